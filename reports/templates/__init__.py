@@ -1,0 +1,1 @@
+"""Jinja templates for digests and alerts (installed as sentiment.resources.templates)."""

@@ -1,0 +1,1 @@
+"""Default rule pack, user dictionary and stopwords (installed as sentiment.resources.rules)."""

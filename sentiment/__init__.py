@@ -1,0 +1,4 @@
+"""sentiment: review and public-sentiment monitoring for Tmall brands."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

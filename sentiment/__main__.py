@@ -1,0 +1,3 @@
+from sentiment.cli import main
+
+main()

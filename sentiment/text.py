@@ -1,0 +1,93 @@
+"""Text normalization shared by ingestion, analysis and rules.
+
+`normalize()` is idempotent: ingest stores its result as `text`, and analysis
+calls it again on arbitrary input, so both paths see the same string.
+"""
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>|<!--.*?-->", re.S)
+_BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
+# entities that real exports carry without their semicolon (&hellip, &nbsp)
+_BARE_ENTITY = re.compile(r"&(hellip|nbsp|quot|ldquo|rdquo|middot|apos|amp|lt|gt|mdash|ndash)(?![;\w])")
+_SPACES = re.compile(r"[ \t\u00a0\u3000\u200b\ufeff]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+# a character repeated 3+ times collapses to 2 (好好好好 -> 好好, ！！！ -> !!);
+# digits are left alone so that prices and ids survive
+_RUN = re.compile(r"([^\d\w.]|[^\W\d_])\1{2,}")
+
+PLACEHOLDER = re.compile(
+    r"^(?:"
+    r"此用户没有填写(?:评价|评论)[。.!！]?"
+    r"|评价方未及时做出评价[,，]?系统默认好评[!！]?"
+    r"|系统默认(?:评论|好评)[。.!！]?"
+    r"|15天内买家未作出评价"
+    r"|该用户(?:觉得商品.{0,6}(?:好|赞|不错).*|未.*(?:评价|填写).*)"
+    r"|(?:用户)?未填写评价内容"
+    r"|更多|暂无评价|默认好评[!！]?"
+    r")$"
+)
+
+FOLLOWUP_MARKER = re.compile(
+    r"\s*(?:\[追加评论\]|【追加评论】|\[追评\]|【追评】|买家追评[:：]|追加评论[:：]|追加评价[:：]|追评[:：])\s*"
+)
+
+
+def strip_html(raw: str) -> str:
+    """Unescape entities (twice: some sources double-escape) and drop tags."""
+    text = _BARE_ENTITY.sub(r"&\1;", raw)
+    text = html.unescape(html.unescape(text))
+    text = _BR.sub("\n", text)
+    return _TAG.sub("", text)
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> tuple[frozenset[str], object]:
+    """Traditional-only characters and the zhconv converter, loaded once on first use."""
+    from zhconv import zhconv
+
+    zhconv.loaddict()
+    conv = zhconv.zhcdicts["zh2Hans"]
+    trad = frozenset(k for k, v in conv.items() if len(k) == 1 and k != v)
+    return trad, zhconv.convert
+
+
+def to_simplified(text: str) -> str:
+    trad, convert = _t2s()
+    if trad.isdisjoint(text):
+        return text
+    return convert(text, "zh-cn")  # type: ignore[operator]
+
+
+def collapse_runs(text: str) -> str:
+    return _RUN.sub(r"\1\1", text)
+
+
+def normalize(raw: str | None) -> str:
+    """The canonical `text`: HTML out, NFKC, traditional -> simplified, runs collapsed, spaces tidied."""
+    if not raw:
+        return ""
+    text = strip_html(raw) if ("<" in raw or "&" in raw) else raw
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text)
+    text = collapse_runs(text)
+    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _NEWLINES.sub("\n", text).strip()
+
+
+def is_placeholder(text: str) -> bool:
+    """Platform default texts (系统默认好评, 此用户没有填写评价, ...) that carry no opinion."""
+    return bool(text) and PLACEHOLDER.match(text.strip()) is not None
+
+
+def split_followup(text: str) -> tuple[str, str | None]:
+    """Split a review whose follow-up was merged into it ('...买家追评:...')."""
+    match = FOLLOWUP_MARKER.search(text)
+    if not match:
+        return text, None
+    head, tail = text[: match.start()].strip(), text[match.end():].strip()
+    return head, (tail or None)
