@@ -1,0 +1,1 @@
+"""Ingestion: read exports (containers), map source shapes to records, normalize, store."""

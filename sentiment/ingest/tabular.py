@@ -1,0 +1,247 @@
+"""CSV/TSV/XLSX exports with Chinese (or English) headers, mapped through an alias table."""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any, Iterator, Mapping
+
+from sentiment.errors import IngestError
+from sentiment.ingest.records import BadRow, ParsedStream, RawRecord
+
+# canonical field -> header aliases (FORMATS.md §1D and §4), most specific first.
+# Extend with [ingest.aliases] in sentiment.toml: field = ["我的列名", ...].
+ALIASES: dict[str, tuple[str, ...]] = {
+    "text": ("评价内容", "评论内容", "评价正文", "初评内容", "初次评价", "首评内容", "评价文字", "买家评价",
+             "评论", "评价", "内容", "rateContent", "rate_content", "feedback", "feedContent", "content",
+             "review", "review_text", "comment", "text"),
+    "followup": ("追评内容", "追加评论", "追加评价", "追评", "买家追评", "appendContent", "append_content",
+                 "followup", "follow_up"),
+    "followup_date": ("追评时间", "追加时间", "追评日期", "appendTime", "append_time"),
+    "followup_days": ("追评天数", "追评间隔", "appendDays", "intervalDay"),
+    "followup_reply": ("追评回复", "追评商家回复", "appendReply"),
+    "date": ("评价时间", "评论时间", "评价日期", "评论日期", "留言时间", "初评时间", "发表时间", "时间", "日期",
+             "rateDate", "feedbackDate", "feedDate", "date", "created", "created_at", "review_data",
+             "review_date", "time"),
+    "rating_stars": ("评分", "星级", "评价星级", "评论星级", "星数", "打分", "rate_star", "stars", "score"),
+    "rating": ("评价类型", "评价等级", "评价结果", "好中差评", "评价分类", "情感", "rating", "result",
+               "rateType", "feedEmotion"),
+    "sku": ("SKU", "sku", "规格", "商品规格", "购买规格", "型号", "款式", "颜色分类", "商品属性", "auctionSku",
+            "skuValueStr", "product_info"),
+    "review_id": ("评价ID", "评价编号", "评论ID", "评论编号", "评价id", "rateId", "rate_id", "feedId",
+                  "review_id", "id", "编号", "序号"),
+    "item_id": ("商品ID", "商品id", "宝贝ID", "宝贝id", "商品编号", "itemId", "item_id", "num_iid", "auctionNumId",
+                "product_id", "商品链接ID"),
+    "item_title": ("商品名称", "商品标题", "宝贝名称", "宝贝标题", "商品", "产品名称", "itemTitle", "item_title",
+                   "auctionTitle", "title", "product"),
+    "author": ("用户昵称", "买家昵称", "买家", "用户名", "昵称", "会员名", "评价人", "userNick", "nick",
+               "displayUserNick", "buyerName", "author", "user"),
+    "seller_reply": ("商家回复", "卖家回复", "掌柜回复", "店铺回复", "回复内容", "评价解释", "解释", "reply",
+                     "seller_reply"),
+    "order_id": ("订单号", "订单编号", "订单ID", "子订单号", "orderId", "order_id", "tid", "oid"),
+    "shop": ("店铺", "店铺名称", "店铺名", "shop", "shop_name"),
+    "pics": ("图片", "有图片", "晒图", "评价图片", "pics"),
+    "likes": ("点赞数", "有用数", "useful", "likes"),
+    "platform": ("平台", "platform", "cmsSource"),
+    # 问大家 exports: one row per answer (question repeated) or per question
+    "question_id": ("问题ID", "问题id", "问题编号", "questionId", "question_id"),
+    "question": ("问题", "问题内容", "提问", "提问内容", "买家提问", "questionTitle", "question"),
+    "question_date": ("提问时间", "问题时间", "question_time", "gmtCreate"),
+    "asker": ("提问用户", "提问人", "提问者"),
+    "answer_id": ("回答ID", "回答id", "回答编号", "answerId", "answer_id"),
+    "answer": ("回答内容", "回答", "答案", "answerTitle", "answer"),
+    "answer_date": ("回答时间", "答复时间", "answer_time", "gmtCreateStr"),
+    "answerer": ("回答用户", "回答人", "回答者"),
+    "answer_likes": ("回答点赞数",),
+}
+_BRACKETS = re.compile(r"[(（\[【].*?[)）\]】]")
+# legacy scraper TSV without a header (FORMATS.md §1D)
+LEGACY_TSV = ("review_id", "seller_id", "seller_reply", "buyer_level", "author", "platform", "sku", "date",
+              "text", "followup")
+
+
+def header_key(name: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(name)).strip().lstrip("\ufeff")
+    text = _BRACKETS.sub("", text).strip()
+    return re.sub(r"[\s_\-:：]+", "", text).lower()
+
+
+def build_alias_index(extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for field, names in ALIASES.items():
+        for name in names:
+            index.setdefault(header_key(name), field)
+    for field, names in (extra or {}).items():
+        if field not in ALIASES:
+            raise IngestError(f"[ingest.aliases]: unknown field {field!r} (known: {', '.join(ALIASES)})")
+        for name in [names] if isinstance(names, str) else names:
+            index[header_key(name)] = field
+    return index
+
+
+def map_header(header: list[Any], index: Mapping[str, str]) -> dict[str, int]:
+    """canonical field -> column index (first matching column wins)."""
+    columns: dict[str, int] = {}
+    for position, name in enumerate(header):
+        field = index.get(header_key(name))
+        if field and field not in columns:
+            columns[field] = position
+    return columns
+
+
+def _looks_legacy(cells: list[Any]) -> bool:
+    return (len(cells) >= 9 and str(cells[0]).strip().isdigit()
+            and re.match(r"\d{4}-\d{2}-\d{2}", str(cells[7]).strip()) is not None)
+
+
+def table_shape(header: list[Any], index: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+    columns = map_header(header, index)
+    if "question" in columns:
+        return "wdj-table", columns
+    if "text" in columns:
+        return "review-table", columns
+    if _looks_legacy(header):
+        return "legacy-tsv", {name: i for i, name in enumerate(LEGACY_TSV)}
+    shown = ", ".join(str(h) for h in header[:12]) or "(none)"
+    raise IngestError(f"no recognizable text column (headers: {shown}); "
+                      "add an alias under [ingest.aliases] text = [...] in sentiment.toml")
+
+
+class _Row:
+    __slots__ = ("cells", "columns")
+
+    def __init__(self, cells: list[Any], columns: Mapping[str, int]) -> None:
+        self.cells, self.columns = cells, columns
+
+    def get(self, field: str) -> Any:
+        position = self.columns.get(field)
+        if position is None or position >= len(self.cells):
+            return None
+        value = self.cells[position]
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+
+def _rating(row: _Row) -> tuple[Any, str]:
+    if row.get("rating") is not None:
+        return row.get("rating"), "code"
+    return row.get("rating_stars"), "stars"
+
+
+def _meta(row: _Row) -> dict[str, Any]:
+    meta = {}
+    for field in ("order_id", "pics", "likes", "platform"):
+        value = row.get(field)
+        if value is not None:
+            meta[field] = str(value)
+    return meta
+
+
+def review_record(row: _Row, number: int, source: str) -> RawRecord:
+    rating, scale = _rating(row)
+    rec = RawRecord(
+        kind="review", text=row.get("text"), row=str(number), raw=row.cells, source=source,
+        external_id=row.get("review_id"), item_id=row.get("item_id"), item_title=row.get("item_title"),
+        sku=row.get("sku"), author=row.get("author"), rating=rating, rating_scale=scale,
+        created=row.get("date"), seller_reply=row.get("seller_reply"), shop=row.get("shop"), meta=_meta(row),
+    )
+    followup = _followup_text(row.get("followup"))
+    if followup is not None:
+        rec.children.append(RawRecord(
+            kind="followup", text=followup, row=str(number), source=source,
+            created=row.get("followup_date"), days_after_parent=row.get("followup_days"),
+            seller_reply=row.get("followup_reply"),
+        ))
+    return rec
+
+
+def _followup_text(value: Any) -> Any:
+    """Legacy exports keep appendComment as a JSON object in the cell."""
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return parsed.get("content") if isinstance(parsed, dict) else value
+    return value
+
+
+def _too_short(cells: list[Any], columns: Mapping[str, int], required: str, width: int) -> bool:
+    """Fewer cells than the header (a CSV row cut short), or none where the text belongs.
+
+    XLSX rows come with trailing empty cells trimmed, so they pass width=0.
+    """
+    return columns[required] >= len(cells) or len(cells) < width
+
+
+def parse_reviews(rows: Iterator[tuple[int, list[Any]]], columns: dict[str, int], width: int,
+                  source: str = "csv") -> ParsedStream:
+    for number, cells in rows:
+        if not any(str(c).strip() for c in cells):
+            continue
+        if _too_short(cells, columns, "text", width):
+            yield BadRow(str(number), f"too few columns: {len(cells)} of {width}", cells)
+            continue
+        yield review_record(_Row(cells, columns), number, source)
+
+
+def parse_questions(rows: Iterator[tuple[int, list[Any]]], columns: dict[str, int], width: int,
+                    ) -> ParsedStream:
+    """问大家 rows: consecutive rows with the same question become one question with answers."""
+    current: RawRecord | None = None
+    current_key: Any = None
+    for number, cells in rows:
+        if not any(str(c).strip() for c in cells):
+            continue
+        if _too_short(cells, columns, "question", width):
+            yield BadRow(str(number), f"too few columns: {len(cells)} of {width}", cells)
+            continue
+        row = _Row(cells, columns)
+        key = (row.get("question_id"), row.get("item_id"), row.get("question"))
+        if current is None or key != current_key:
+            if current is not None:
+                yield current
+            current, current_key = _question(row, number), key
+        answer = row.get("answer")
+        if answer is not None:
+            current.children.append(RawRecord(
+                kind="answer", text=answer, row=str(number), raw=cells, source="wdj",
+                external_id=row.get("answer_id"), created=row.get("answer_date"), author=row.get("answerer"),
+                meta={"likes": str(row.get("answer_likes"))} if row.get("answer_likes") is not None else {},
+            ))
+    if current is not None:
+        yield current
+
+
+def _question(row: _Row, number: int) -> RawRecord:
+    return RawRecord(
+        kind="question", text=row.get("question"), row=str(number), raw=row.cells, source="wdj",
+        external_id=row.get("question_id"), item_id=row.get("item_id"), item_title=row.get("item_title"),
+        created=row.get("question_date"), author=row.get("asker"), shop=row.get("shop"),
+    )
+
+
+def parse_table(rows: Iterator[tuple[int, list[Any]]], index: Mapping[str, str],
+                forced_shape: str | None = None, *, fixed_width: bool = True) -> tuple[str, ParsedStream]:
+    """Read the header, pick the table shape and return (shape, record stream)."""
+    first = next(rows, None)
+    if first is None:
+        raise IngestError("empty file")
+    _, header = first
+    shape, columns = table_shape(header, index)
+    if forced_shape and forced_shape != shape:
+        raise IngestError(f"--format {forced_shape}: the header looks like {shape}")
+    width = len(header) if fixed_width else 0
+    if shape == "legacy-tsv":
+        return shape, parse_reviews(_chain(first, rows), columns, min(width, 9), source="tmall")
+    if shape == "wdj-table":
+        return shape, parse_questions(rows, columns, width)
+    return shape, parse_reviews(rows, columns, width)
+
+
+def _chain(first: tuple[int, list[Any]], rows: Iterator[tuple[int, list[Any]]],
+           ) -> Iterator[tuple[int, list[Any]]]:
+    yield first
+    yield from rows

@@ -1,0 +1,204 @@
+"""The SQLite store: schema by ordered migrations, WAL, explicit transactions, queries."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import sqlite_utils
+
+from sentiment.errors import StoreError
+
+BUSY_TIMEOUT_MS = 15_000
+
+DOCUMENT_COLUMNS: dict[str, type] = {
+    "id": str, "source": str, "kind": str, "external_id": str, "parent_id": str,
+    "shop": str, "item_id": str, "item_title": str, "sku": str, "author": str,
+    "rating": str, "text_raw": str, "text": str, "is_placeholder": int,
+    "created_at": str, "date_precision": str, "seller_reply": str, "meta": str,
+    "ingested_at": str, "batch_id": int,
+}
+DOCUMENT_FIELDS = tuple(DOCUMENT_COLUMNS)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _m001_documents(db: sqlite_utils.Database) -> None:
+    db["documents"].create(DOCUMENT_COLUMNS, pk="id")
+    db["documents"].create_index(["created_at"])
+    db["documents"].create_index(["item_id", "created_at"])
+    db["documents"].create_index(["parent_id"])
+    db["documents"].create_index(["batch_id"])
+    db["batches"].create({
+        "id": int, "path": str, "sha256": str, "size": int, "format": str, "shape": str,
+        "status": str, "read": int, "new": int, "duplicates": int, "quarantined": int,
+        "placeholders": int, "error": str, "started_at": str, "finished_at": str,
+    }, pk="id")
+    db["quarantine"].create({
+        "id": str, "batch_id": int, "path": str, "row": str, "reason": str, "raw": str,
+        "created_at": str,
+    }, pk="id")
+    db["quarantine"].create_index(["batch_id"])
+
+
+def _m002_analyses(db: sqlite_utils.Database) -> None:
+    db["analyses"].create({
+        "document_id": str, "score": float, "label": str, "tokens": str,
+        "model_version": str, "rules_version": str, "analyzed_at": str,
+    }, pk="document_id")
+    db["analyses"].create_index(["label"])
+    db["rule_hits"].create({
+        "document_id": str, "rule_id": str, "category": str, "severity": str,
+        "terms": str, "created_at": str,
+    }, pk=("document_id", "rule_id"))
+    db["rule_hits"].create_index(["category"])
+    db["rule_hits"].create_index(["rule_id"])
+
+
+# Ordered, named migrations; never edit a released one, append a new one.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_documents_batches_quarantine", _m001_documents),
+    ("002_analyses_rule_hits", _m002_analyses),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order; returns the names applied."""
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with transaction(db):
+            step(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, utcnow()])
+        applied.append(name)
+    return applied
+
+
+def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open (and migrate) the store. WAL and a busy timeout let the CLI and worker share it."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"database {path} does not exist (run `sentiment ingest` first)")
+    if path.exists() and path.is_dir():
+        raise StoreError(f"database path {path} is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        db = sqlite_utils.Database(conn)
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One explicit transaction (the connection runs in autocommit mode otherwise)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> list[str]:
+    """Insert documents not yet stored; returns the ids that were new."""
+    if not docs:
+        return []
+    cols = ", ".join(DOCUMENT_FIELDS)
+    marks = ", ".join("?" for _ in DOCUMENT_FIELDS)
+    sql = f"INSERT OR IGNORE INTO documents ({cols}) VALUES ({marks})"
+    new: list[str] = []
+    cur = db.conn.cursor()
+    for doc in docs:
+        cur.execute(sql, [doc.get(f) for f in DOCUMENT_FIELDS])
+        if cur.rowcount == 1:
+            new.append(doc["id"])
+    return new
+
+
+def existing_ids(db: sqlite_utils.Database, ids: Iterable[str]) -> set[str]:
+    ids = list(ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in db.execute(f"SELECT id FROM documents WHERE id IN ({marks})", chunk))
+    return found
+
+
+def start_batch(db: sqlite_utils.Database, path: str, sha256: str, size: int) -> int:
+    cur = db.execute(
+        "INSERT INTO batches (path, sha256, size, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+        [path, sha256, size, utcnow()],
+    )
+    return int(cur.lastrowid)
+
+
+def finish_batch(db: sqlite_utils.Database, batch_id: int, **values: Any) -> None:
+    values["finished_at"] = utcnow()
+    sets = ", ".join(f"{k} = ?" for k in values)
+    db.execute(f"UPDATE batches SET {sets} WHERE id = ?", [*values.values(), batch_id])
+
+
+def quarantine_row(db: sqlite_utils.Database, *, key: str, batch_id: int, path: str, row: str,
+                   reason: str, raw: Any) -> bool:
+    """Record an unusable row once (keyed by file content and row); True if it was new."""
+    raw_text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    cur = db.execute(
+        "INSERT OR IGNORE INTO quarantine (id, batch_id, path, row, reason, raw, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [key, batch_id, path, row, reason, raw_text, utcnow()],
+    )
+    return cur.rowcount == 1
+
+
+def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Counts for `sentiment status`: documents by source, kind and day; batches; quarantine."""
+    def pairs(sql: str) -> dict[str, int]:
+        return {str(k): v for k, v in db.execute(sql).fetchall()}
+
+    return {
+        "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+        "by_source": pairs("SELECT source, count(*) FROM documents GROUP BY source ORDER BY source"),
+        "by_kind": pairs("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind"),
+        "by_day": pairs(
+            "SELECT coalesce(substr(created_at, 1, 10), 'unknown') d, count(*) FROM documents"
+            " GROUP BY d ORDER BY d DESC LIMIT 14"
+        ),
+        "placeholders": db.execute("SELECT count(*) FROM documents WHERE is_placeholder = 1").fetchone()[0],
+        "batches": {
+            "total": db.execute("SELECT count(*) FROM batches").fetchone()[0],
+            "failed": db.execute("SELECT count(*) FROM batches WHERE status = 'error'").fetchone()[0],
+            "last": [dict(r) for r in db.query(
+                "SELECT id, path, status, read, new, duplicates, quarantined, finished_at"
+                " FROM batches ORDER BY id DESC LIMIT 5")],
+        },
+        "quarantine": {
+            "total": db.execute("SELECT count(*) FROM quarantine").fetchone()[0],
+            "by_reason": pairs(
+                "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY count(*) DESC LIMIT 10"
+            ),
+        },
+    }
