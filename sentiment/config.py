@@ -127,7 +127,8 @@ def _path(base: Path, value: Any, key: str) -> Path:
 def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"[{section}]: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        where = f"[{section}]" if section else "top level"
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _mail(data: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> MailSettings:
@@ -198,6 +199,8 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         raise ConfigError("[model] thresholds: need 0 <= negative_below <= positive_above <= 1")
     store = _section(data, "store")
     _check_keys("store", store, {"db"})
+    _check_keys("", data, {"general", "store", "paths", "model", "rules", "ingest", "mail", "audiences",
+                           "schedule", "alerts", "digest", "triage", "clusters"})
     paths = _section(data, "paths")
     _check_keys("paths", paths, {"inbox", "processed", "failed"})
     return Settings(

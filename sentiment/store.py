@@ -97,6 +97,7 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MB: bulk inserts into random-keyed indexes
         db = sqlite_utils.Database(conn)
         migrate(db)
     except sqlite3.DatabaseError as exc:
@@ -122,20 +123,21 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> list[str]:
-    """Insert documents not yet stored; returns the ids that were new."""
+def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert the documents not yet stored (nor repeated earlier in `docs`); returns those inserted."""
     if not docs:
         return []
+    known = existing_ids(db, (d["id"] for d in docs))
+    fresh: list[dict[str, Any]] = []
+    for doc in docs:
+        if doc["id"] not in known:
+            known.add(doc["id"])
+            fresh.append(doc)
     cols = ", ".join(DOCUMENT_FIELDS)
     marks = ", ".join("?" for _ in DOCUMENT_FIELDS)
-    sql = f"INSERT OR IGNORE INTO documents ({cols}) VALUES ({marks})"
-    new: list[str] = []
-    cur = db.conn.cursor()
-    for doc in docs:
-        cur.execute(sql, [doc.get(f) for f in DOCUMENT_FIELDS])
-        if cur.rowcount == 1:
-            new.append(doc["id"])
-    return new
+    db.conn.executemany(f"INSERT INTO documents ({cols}) VALUES ({marks})",
+                        [[d.get(f) for f in DOCUMENT_FIELDS] for d in fresh])
+    return fresh
 
 
 def existing_ids(db: sqlite_utils.Database, ids: Iterable[str]) -> set[str]:

@@ -75,18 +75,22 @@ def normalize(raw: str | None) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text)
     text = collapse_runs(text)
-    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return _NEWLINES.sub("\n", text).strip()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _NEWLINES.sub("\n", text)
+    return text.strip()
 
 
 def is_placeholder(text: str) -> bool:
     """Platform default texts (系统默认好评, 此用户没有填写评价, ...) that carry no opinion."""
-    return bool(text) and PLACEHOLDER.match(text.strip()) is not None
+    return bool(text) and len(text) < 60 and PLACEHOLDER.match(text.strip()) is not None
 
 
 def split_followup(text: str) -> tuple[str, str | None]:
     """Split a review whose follow-up was merged into it ('...买家追评:...')."""
-    match = FOLLOWUP_MARKER.search(text)
+    match = FOLLOWUP_MARKER.search(text) if "追" in text else None
     if not match:
         return text, None
     head, tail = text[: match.start()].strip(), text[match.end():].strip()

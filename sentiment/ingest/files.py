@@ -113,12 +113,11 @@ class _FileIngest:
     def flush(self) -> None:
         if not self.pending:
             return
-        new_ids = store.insert_documents(self.db, self.pending)
-        self.result.new += len(new_ids)
-        self.result.duplicates += len(self.pending) - len(new_ids)
-        if self.analyzer and new_ids:
-            fresh = set(new_ids)
-            self.analyzer(self.db, [d for d in self.pending if d["id"] in fresh])
+        fresh = store.insert_documents(self.db, self.pending)
+        self.result.new += len(fresh)
+        self.result.duplicates += len(self.pending) - len(fresh)
+        if self.analyzer and fresh:
+            self.analyzer(self.db, fresh)
         self.pending = []
 
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -43,6 +44,12 @@ def _str(value: Any) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=8192)
+def _title(value: str | None) -> str | None:
+    """Item titles repeat on every review of the item: normalize each once."""
+    return textmod.normalize(value) or None if value else None
+
+
 def clean_reply(value: Any) -> str | None:
     reply = _str(value)
     return textmod.normalize(reply) or None if reply else None
@@ -70,7 +77,8 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
     text = textmod.normalize(raw)
     if not text:
         raise RowError("no text")
-    text = _PHONE.sub("1**********", text)
+    if "1" in text:
+        text = _PHONE.sub("1**********", text)
     created_at, precision = _created(rec, ctx, parent)
     ext_id, exact = clean_id(rec.external_id)
     item_id = clean_id(rec.item_id)[0] or (parent or {}).get("item_id")
@@ -91,7 +99,7 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
         "parent_id": parent_id,
         "shop": _str(rec.shop) or ctx.shop or (parent or {}).get("shop"),
         "item_id": item_id,
-        "item_title": textmod.normalize(_str(rec.item_title)) or (parent or {}).get("item_title"),
+        "item_title": _title(_str(rec.item_title)) or (parent or {}).get("item_title"),
         "sku": normalize_sku(rec.sku) or (parent or {}).get("sku"),
         "author": mask_nick(_str(rec.author)),
         "rating": normalize_rating(rec.rating, rec.rating_scale),

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Union
 KINDS = ("review", "followup", "question", "answer")
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRecord:
     kind: str                      # review / followup / question / answer
     text: Any                      # the text as found (HTML, entities and all)
@@ -36,7 +36,7 @@ class RawRecord:
     children: list["RawRecord"] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class BadRow:
     """A row the parser could not map at all (too few columns, not an object, ...)."""
 

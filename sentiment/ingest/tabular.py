@@ -108,20 +108,25 @@ def table_shape(header: list[Any], index: Mapping[str, str]) -> tuple[str, dict[
 
 
 class _Row:
-    __slots__ = ("cells", "columns")
+    """One table row by canonical field: strings stripped, empty cells None."""
+
+    __slots__ = ("cells", "values")
 
     def __init__(self, cells: list[Any], columns: Mapping[str, int]) -> None:
-        self.cells, self.columns = cells, columns
+        self.cells = cells
+        size = len(cells)
+        values: dict[str, Any] = {}
+        for field, position in columns.items():
+            if position < size:
+                value = cells[position]
+                if isinstance(value, str):
+                    value = value.strip() or None
+                if value is not None:
+                    values[field] = value
+        self.values = values
 
     def get(self, field: str) -> Any:
-        position = self.columns.get(field)
-        if position is None or position >= len(self.cells):
-            return None
-        value = self.cells[position]
-        if isinstance(value, str):
-            value = value.strip()
-            return value or None
-        return value
+        return self.values.get(field)
 
 
 def _rating(row: _Row) -> tuple[Any, str]:

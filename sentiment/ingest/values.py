@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from sentiment.errors import RowError
@@ -22,14 +23,17 @@ POSITIVE = {"good", "1", "11", "正面评价", "正面", "好评", "positive", "
 NEUTRAL = {"neutral", "0", "12", "中性评价", "中性", "中评", "一般"}
 NEGATIVE = {"bad", "-1", "13", "负面评价", "负面", "差评", "negative", "neg", "false", "不满意"}
 STAR_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_STARS = re.compile(r"([1-5一二两三四五])(?:\.0)?\s*(?:星|分|颗星)?(?:好评|评价)?")
+_SKU_TWO_SPACES = re.compile(r"\s{2,}(?=[^\s:：;]+[:：])")
+_SKU_SEMI = re.compile(r"\s*[;；]\s*")
 
 
 def clean_id(value: Any) -> tuple[str | None, bool]:
     """An id as an exact string; the flag is False when Excel/JS rounding made it inexact."""
-    if value is None:
+    if value is None or isinstance(value, bool):
         return None, True
-    if isinstance(value, bool):
-        return None, True
+    if type(value) is str and value.isdigit():
+        return value, True
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             return str(int(value)), True
@@ -69,6 +73,11 @@ def parse_datetime(value: Any, tz: tzinfo) -> tuple[str, str] | None:
     text = str(value).strip()
     if not text or text in ("-", "--", "null", "None"):
         return None
+    if len(text) == 19 and text[4] == "-" and text[10] == " ":  # the common "2024-05-01 10:00:00"
+        try:
+            return _aware(datetime.fromisoformat(text), tz).isoformat(timespec="seconds"), "second"
+        except ValueError:
+            pass
     if _EPOCH.match(text):
         number = float(text)
         seconds = number / 1000 if len(text.split(".")[0]) == 13 else number
@@ -120,7 +129,12 @@ def normalize_rating(value: Any, scale: str = "code") -> str | None:
         return None
     if isinstance(value, bool):
         return "positive" if value else "negative"
-    text = str(value).strip().lower()
+    return _rating_text(str(value), scale)
+
+
+@lru_cache(maxsize=1024)
+def _rating_text(value: str, scale: str) -> str | None:
+    text = value.strip().lower()
     if not text:
         return None
     stars = _stars(text)
@@ -140,7 +154,7 @@ def normalize_rating(value: Any, scale: str = "code") -> str | None:
 def _stars(text: str) -> int | None:
     if "★" in text:
         return text.count("★") or None
-    match = re.fullmatch(r"([1-5一二两三四五])(?:\.0)?\s*(?:星|分|颗星)?(?:好评|评价)?", text)
+    match = _STARS.fullmatch(text)
     if not match:
         return None
     digit = match.group(1)
@@ -157,11 +171,16 @@ def normalize_sku(value: Any) -> str | None:
     if isinstance(value, list):
         parts = [p for p in (normalize_sku(v) for v in value) if p]
         return "|".join(parts) or None
-    text = str(value).replace("&nbsp;", " ").replace("&nbsp", " ").replace("\u00a0", " ").strip()
+    return _sku_text(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _sku_text(value: str) -> str | None:
+    text = value.replace("&nbsp;", " ").replace("&nbsp", " ").replace("\u00a0", " ").strip()
     if not text:
         return None
-    text = re.sub(r"\s{2,}(?=[^\s:：;]+[:：])", ";", text)
-    return re.sub(r"\s*[;；]\s*", ";", text).replace("：", ":")
+    text = _SKU_TWO_SPACES.sub(";", text)
+    return _SKU_SEMI.sub(";", text).replace("：", ":")
 
 
 def mask_nick(value: Any) -> str | None:

@@ -29,3 +29,8 @@ def templates_dir() -> Path:
 def models_dir() -> Path:
     """The trained default model that ships with the package (repo: sentiment/models/)."""
     return Path(__file__).resolve().parent.parent / "models"
+
+
+def default_config_text() -> str:
+    """The commented sentiment.toml that `sentiment init` writes."""
+    return (Path(__file__).resolve().parent.parent / "default_config.toml").read_text(encoding="utf-8")

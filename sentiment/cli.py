@@ -1,5 +1,0 @@
-from __future__ import annotations
-
-
-def main() -> None:
-    print("stub")
