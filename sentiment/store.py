@@ -60,10 +60,59 @@ def _m002_analyses(db: sqlite_utils.Database) -> None:
     db["rule_hits"].create_index(["rule_id"])
 
 
+def _m003_clusters(db: sqlite_utils.Database) -> None:
+    # kind: rule (item x category in a window), spike (item negative share vs baseline),
+    # topic (emergent negative theme no rule caught), duplicate (copy-paste texts)
+    db["clusters"].create({
+        "id": str, "kind": str, "item_id": str, "item_title": str, "category": str, "rule_id": str,
+        "severity": str, "title": str, "size": int, "first_seen": str, "last_seen": str,
+        "status": str, "meta": str, "created_at": str, "updated_at": str,
+    }, pk="id")
+    db["clusters"].create_index(["kind", "last_seen"])
+    db["clusters"].create_index(["item_id", "category"])
+    db["cluster_members"].create({"cluster_id": str, "document_id": str, "added_at": str},
+                                 pk=("cluster_id", "document_id"))
+    db["cluster_members"].create_index(["document_id"])
+
+
+def _m004_outbox_runs(db: sqlite_utils.Database) -> None:
+    # one row per message, rendered once under its idempotency key
+    db["outbox"].create({
+        "id": int, "key": str, "kind": str, "audience": str, "recipients": str, "subject": str,
+        "eml_path": str, "message": str, "status": str, "attempts": int, "next_attempt_at": str,
+        "last_error": str, "created_at": str, "sent_at": str, "meta": str,
+    }, pk="id")
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
+    db["alerted"].create({"document_id": str, "rule_id": str, "outbox_id": int, "created_at": str},
+                         pk=("document_id", "rule_id"))
+    db["runs"].create({
+        "id": int, "job": str, "started_at": str, "finished_at": str, "outcome": str, "error": str,
+        "detail": str,
+    }, pk="id")
+    db["runs"].create_index(["job", "started_at"])
+
+
+def _m005_triage(db: sqlite_utils.Database) -> None:
+    db["triage"].create({
+        "item_key": str, "kind": str, "state": str, "owner": str, "assignee": str,
+        "note": str, "resolved_at": str, "updated_at": str, "updated_by": str,
+    }, pk="item_key")
+    db["triage"].create_index(["state"])
+    db["triage_log"].create({
+        "id": int, "item_key": str, "at": str, "by": str, "action": str, "from_state": str,
+        "to_state": str, "note": str,
+    }, pk="id")
+    db["triage_log"].create_index(["item_key"])
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
     ("002_analyses_rule_hits", _m002_analyses),
+    ("003_clusters", _m003_clusters),
+    ("004_outbox_runs", _m004_outbox_runs),
+    ("005_triage", _m005_triage),
 ]
 
 
@@ -138,6 +187,27 @@ def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) 
     db.conn.executemany(f"INSERT INTO documents ({cols}) VALUES ({marks})",
                         [[d.get(f) for f in DOCUMENT_FIELDS] for d in fresh])
     return fresh
+
+
+ANALYSIS_FIELDS = ("document_id", "score", "label", "tokens", "model_version", "rules_version", "analyzed_at")
+HIT_FIELDS = ("document_id", "rule_id", "category", "severity", "terms", "created_at")
+
+
+def save_analyses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
+                  hits: Sequence[dict[str, Any]]) -> None:
+    """Replace the analyses and rule hits of these documents (call inside a transaction)."""
+    if not rows:
+        return
+    conn = db.conn
+    conn.executemany(
+        f"INSERT OR REPLACE INTO analyses ({', '.join(ANALYSIS_FIELDS)}) VALUES ({', '.join('?' * len(ANALYSIS_FIELDS))})",
+        [[r[f] for f in ANALYSIS_FIELDS] for r in rows],
+    )
+    conn.executemany("DELETE FROM rule_hits WHERE document_id = ?", [[r["document_id"]] for r in rows])
+    conn.executemany(
+        f"INSERT INTO rule_hits ({', '.join(HIT_FIELDS)}) VALUES ({', '.join('?' * len(HIT_FIELDS))})",
+        [[h[f] for f in HIT_FIELDS] for h in hits],
+    )
 
 
 def existing_ids(db: sqlite_utils.Database, ids: Iterable[str]) -> set[str]:

@@ -1,0 +1,150 @@
+"""The one analysis path: normalize -> segment -> score -> match rules -> store.
+
+`sentiment.analyze()`, `sentiment score`, ingestion, the worker and
+`sentiment rescan` all go through `Pipeline`, so they give identical rows.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import sqlite_utils
+
+from sentiment import store
+from sentiment import text as textmod
+from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
+from sentiment.segment import Segmenter, Token, get_segmenter
+
+if TYPE_CHECKING:
+    from sentiment.model import Model
+    from sentiment.rules import Hit, RuleSet
+
+
+@dataclass
+class Analysis:
+    """What `analyze()` returns: `score` is p(positive); `label` is None for placeholder texts."""
+
+    text: str
+    score: float | None
+    label: str | None
+    tokens: list[str]
+    hits: list["Hit"] = field(default_factory=list)
+    is_placeholder: bool = False
+    spans: list[Token] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "score": None if self.score is None else round(self.score, 4),
+            "label": self.label,
+            "is_placeholder": self.is_placeholder,
+            "tokens": self.tokens,
+            "hits": [hit_json(h) for h in self.hits],
+        }
+
+
+def hit_json(hit: "Hit") -> dict[str, Any]:
+    return {
+        "rule_id": hit.rule_id, "category": hit.category, "severity": hit.severity,
+        "owners": list(hit.owners), "immediate": hit.immediate,
+        "terms": [{"term": t, "start": s, "end": e} for t, s, e in hit.terms],
+    }
+
+
+class Pipeline:
+    """Model, segmenter and compiled rules, loaded once and reused for every text."""
+
+    def __init__(self, model: "Model", rules: "RuleSet | None", *,
+                 negative_below: float = DEFAULT_NEGATIVE_BELOW,
+                 positive_above: float = DEFAULT_POSITIVE_ABOVE) -> None:
+        self.model = model
+        self.rules = rules
+        self.negative_below = negative_below
+        self.positive_above = positive_above
+        terms = tuple(sorted(rules.terms())) if rules is not None else ()
+        self.segmenter: Segmenter = get_segmenter(terms)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rules_paths: Sequence[Path] | None = None) -> "Pipeline":
+        from sentiment.nlp import load_model
+
+        model = load_model(settings.model_path)
+        rules = load_ruleset(rules_paths if rules_paths is not None else settings.rules_paths)
+        return cls(model, rules, negative_below=settings.negative_below,
+                   positive_above=settings.positive_above)
+
+    @property
+    def rules_version(self) -> str | None:
+        return self.rules.version if self.rules is not None else None
+
+    def label(self, score: float) -> str:
+        if score < self.negative_below:
+            return "negative"
+        if score > self.positive_above:
+            return "positive"
+        return "neutral"
+
+    def analyze(self, raw: str, *, kind: str = "review", rating: str | None = None,
+                item_id: str | None = None, sku: str | None = None) -> Analysis:
+        """Score one text and match the rules against it."""
+        text = textmod.normalize(raw)
+        spans = self.segmenter.tokenize(text) if text else []
+        words = [w for w, _, _ in spans]
+        if not text or textmod.is_placeholder(text):
+            return Analysis(text, None, None, words, [], bool(text), spans)
+        score = self.model.score_tokens(words, text)
+        hits = self.match(text, spans, kind=kind, rating=rating, score=score, item_id=item_id, sku=sku)
+        return Analysis(text, score, self.label(score), words, hits, False, spans)
+
+    def match(self, text: str, spans: list[Token], **fields: Any) -> list["Hit"]:
+        if self.rules is None:
+            return []
+        from sentiment.rules import MatchInput
+
+        return self.rules.match(MatchInput(text=text, tokens=spans, **fields))
+
+    def analyze_document(self, doc: dict[str, Any]) -> Analysis:
+        return self.analyze(doc["text"], kind=doc["kind"], rating=doc.get("rating"),
+                            item_id=doc.get("item_id"), sku=doc.get("sku"))
+
+    def rows(self, doc: dict[str, Any], analysis: Analysis, now: str) -> tuple[dict, list[dict]]:
+        """The `analyses` row and the `rule_hits` rows of one document."""
+        row = {
+            "document_id": doc["id"],
+            "score": analysis.score,
+            "label": analysis.label,
+            "tokens": json.dumps(analysis.spans, ensure_ascii=False, separators=(",", ":")),
+            "model_version": self.model.version,
+            "rules_version": self.rules_version,
+            "analyzed_at": now,
+        }
+        hits = [{
+            "document_id": doc["id"], "rule_id": h.rule_id, "category": h.category, "severity": h.severity,
+            "terms": json.dumps([list(t) for t in h.terms], ensure_ascii=False),
+            "created_at": doc.get("created_at"),
+        } for h in analysis.hits]
+        return row, hits
+
+    def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
+        """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""
+        now = store.utcnow()
+        rows, hits = [], []
+        for doc in docs:
+            row, doc_hits = self.rows(doc, self.analyze_document(doc), now)
+            rows.append(row)
+            hits.extend(doc_hits)
+        store.save_analyses(db, rows, hits)
+
+
+def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet | None":
+    """The bundled rule pack plus configured extra paths; None while no rule engine is installed."""
+    try:
+        from sentiment.rules import load_rules
+    except ImportError:
+        return None
+    from sentiment.resources import rules_dir
+
+    extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
+    return load_rules([rules_dir(), *extra])
