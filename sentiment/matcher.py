@@ -1,0 +1,256 @@
+"""The compiled matcher behind RuleSet: one Aho-Corasick automaton, lazy per-document scopes.
+
+`match` scans the lower-cased text once with the automaton. Only rules one of
+whose trigger keys occurred (a key whose absence makes the query false) are
+evaluated; rules without such a key (pure NOT, regex- or field-only queries)
+are evaluated on every document. Clause and negation structure is built only
+for documents that have a candidate rule, so the common "nothing matched"
+case costs one automaton pass.
+
+A literal occurrence counts as present unless (in this order) it is inside a
+Latin word (ins in inside), inside a mask word (媒体 in 多媒体), cuts a jieba
+token badly (1-char term inside a longer token: 假 in 假期; a 1-2 char term
+crossing token boundaries: 有效 in 没有/效果), or is discarded by
+`sentiment.negation.Scopes` (question, negated, hypothetical).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import ahocorasick
+
+from sentiment.negation import Scopes, fallback_tokens
+from sentiment.query import Occ, Term, triggers, walk_terms
+
+if TYPE_CHECKING:
+    from sentiment.rules import Compiled, Hit, MatchInput
+
+_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_NEGATOR_CHARS = frozenset("不没无未非别")
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def _is_cjk(c: str) -> bool:
+    return "\u3400" <= c <= "\u9fff"
+
+
+def lower(text: str) -> str:
+    """Lower-case without changing the length (offsets stay valid)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+class Matcher:
+    def __init__(self, compiled: Sequence["Compiled"], masks: Sequence[str]) -> None:
+        self.compiled = list(compiled)
+        self.keys: dict[str, int] = {}
+        self.lits: set[int] = set()
+        self.mask_ids: set[int] = set()
+        self.key_rules: dict[int, list[int]] = {}
+        self.always: list[int] = []
+        self.rule_terms: list[list[Term]] = []
+        for ri, c in enumerate(self.compiled):
+            terms = walk_terms(c.node) + (walk_terms(c.exclude) if c.exclude is not None else [])
+            self.rule_terms.append(terms)
+            for term in terms:
+                if term.kind == "lit":
+                    self.lits.add(self._key(term.text))
+            trig = triggers(c.node)
+            if trig is None:
+                self.always.append(ri)
+                continue
+            for key in trig:
+                self.key_rules.setdefault(self._key(key), []).append(ri)
+        for mask in masks:
+            self.mask_ids.add(self._key(mask))
+        self.key_text = {i: k for k, i in self.keys.items()}
+        self.automaton = ahocorasick.Automaton()
+        for key, idx in self.keys.items():
+            self.automaton.add_word(key, (idx, len(key)))
+        if self.keys:
+            self.automaton.make_automaton()
+
+    def _key(self, text: str) -> int:
+        if text not in self.keys:
+            self.keys[text] = len(self.keys)
+        return self.keys[text]
+
+    def dictionary_terms(self, masks: Sequence[str]) -> tuple[str, ...]:
+        from sentiment.rules import is_dictionary_term
+
+        words = {self.key_text[i] for i in self.lits} | set(masks)
+        return tuple(sorted(w for w in words if is_dictionary_term(w)))
+
+    # -- scanning ----------------------------------------------------------
+    def _scan(self, low: str) -> tuple[set[int], list[tuple[int, int, int]]]:
+        cands: set[int] = set(self.always)
+        found: list[tuple[int, int, int]] = []
+        if not self.keys or not low:
+            return cands, found
+        key_rules = self.key_rules
+        for end, (idx, length) in self.automaton.iter(low):
+            found.append((idx, end + 1 - length, end + 1))
+            rules = key_rules.get(idx)
+            if rules:
+                cands.update(rules)
+        return cands, found
+
+    def match(self, doc: "MatchInput") -> list["Hit"]:
+        from sentiment.rules import Hit
+
+        low = lower(doc.text) if doc.text else ""
+        cands, found = self._scan(low)
+        if not cands:
+            return []
+        ctx = DocContext(self, doc, low, found)
+        hits = []
+        for ri in sorted(cands, key=lambda i: (_SEVERITY_RANK.get(self.compiled[i].rule.severity, 9), i)):
+            fired, spans, _ = self._evaluate(ri, ctx)
+            if fired:
+                r = self.compiled[ri].rule
+                hits.append(Hit(r.id, r.category, r.severity, r.owners, r.immediate,
+                                _term_spans(doc.text, spans)))
+        return hits
+
+    def _evaluate(self, ri: int, ctx: "DocContext") -> tuple[bool, list[Occ], bool]:
+        c = self.compiled[ri]
+        fired, spans = c.node.ev(ctx)
+        excluded = False
+        if fired and c.exclude is not None and c.exclude.ev(ctx)[0]:
+            fired, excluded = False, True
+        return fired, spans, excluded
+
+    def explain(self, doc: "MatchInput") -> list[dict[str, Any]]:
+        """Per candidate rule: fired or not, matched terms, discarded terms and why."""
+        low = lower(doc.text) if doc.text else ""
+        cands, found = self._scan(low)
+        if not cands:
+            return []
+        ctx = DocContext(self, doc, low, found)
+        out = []
+        for ri in sorted(cands):
+            for term in self.rule_terms[ri]:
+                ctx.occurrences(term)
+            fired, spans, excluded = self._evaluate(ri, ctx)
+            r = self.compiled[ri].rule
+            out.append({
+                "rule_id": r.id, "category": r.category, "name": r.name, "severity": r.severity,
+                "owners": list(r.owners), "immediate": r.immediate, "query": r.query,
+                "fired": fired, "excluded": excluded,
+                "terms": [{"term": t, "start": s, "end": e} for t, s, e in _term_spans(doc.text, spans)],
+                "discarded": _discarded(ctx, self.rule_terms[ri]),
+            })
+        return out
+
+
+def _term_spans(text: str, spans: list[Occ]) -> tuple[tuple[str, int, int], ...]:
+    uniq = sorted({(o[0], o[1]) for o in spans})
+    return tuple((text[s:e], s, e) for s, e in uniq)
+
+
+def _discarded(ctx: "DocContext", terms: list[Term]) -> list[dict[str, Any]]:
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for term in terms:
+        for text, s, e, reason in ctx.discarded.get((term.kind, term.text), []):
+            if (s, e) not in seen:
+                seen.add((s, e))
+                out.append({"term": text, "start": s, "end": e, "reason": reason})
+    return sorted(out, key=lambda d: d["start"])
+
+
+class DocContext:
+    """One document's occurrences and scopes; implements sentiment.query.Context."""
+
+    def __init__(self, m: Matcher, doc: "MatchInput", low: str, found: list[tuple[int, int, int]]) -> None:
+        self.doc = doc
+        self.text = doc.text
+        self.low = low
+        self.raw: dict[str, list[tuple[int, int]]] = {}
+        self.masks: list[tuple[int, int, str]] = []
+        for idx, s, e in found:
+            key = m.key_text[idx]
+            if idx in m.lits:
+                self.raw.setdefault(key, []).append((s, e))
+            if idx in m.mask_ids:
+                self.masks.append((s, e, key))
+        self._scopes: Scopes | None = None
+        self._cache: dict[tuple[str, str], list[Occ]] = {}
+        self.discarded: dict[tuple[str, str], list[tuple[str, int, int, str]]] = {}
+        self.fallback = not doc.tokens
+
+    @property
+    def scopes(self) -> Scopes:
+        if self._scopes is None:
+            tokens = self.doc.tokens or fallback_tokens(self.text)
+            sc = Scopes(self.text, tokens, self.doc.kind)
+            self.sn_spans = []
+            for key, spans in self.raw.items():
+                negating = not _NEGATOR_CHARS.isdisjoint(key)
+                for s, e in spans:
+                    first, last = sc.token_range(s, e)
+                    covered = range(first, last + 1)
+                    sc.covered.update(covered)
+                    if negating:
+                        self.sn_spans.append((e, covered))
+            self._scopes = sc
+        return self._scopes
+
+    def field(self, name: str) -> object:
+        d = self.doc
+        return {"kind": d.kind, "rating": d.rating, "score": d.score, "item": d.item_id,
+                "sku": d.sku}[name]
+
+    def occurrences(self, term: Term) -> list[Occ]:
+        key = (term.kind, term.text)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if term.kind == "lit":
+            spans = self.raw.get(term.text, [])
+        elif term.kind == "wild":
+            spans = [m.span() for m in term.pattern.finditer(self.low)]  # type: ignore[union-attr]
+        else:
+            spans = [m.span() for m in term.pattern.finditer(self.text) if m.end() > m.start()]  # type: ignore[union-attr]
+        out: list[Occ] = []
+        for s, e in spans:
+            reason, first, last = self._judge(term, s, e)
+            if reason is None:
+                out.append((s, e, first, last))
+            else:
+                self.discarded.setdefault(key, []).append((self.text[s:e], s, e, reason))
+        self._cache[key] = out
+        return out
+
+    def _judge(self, term: Term, s: int, e: int) -> tuple[str | None, int, int]:
+        low = self.low
+        if term.kind == "lit":
+            if (_is_word_char(low[s]) and s > 0 and _is_word_char(low[s - 1])) or (
+                    _is_word_char(low[e - 1]) and e < len(low) and _is_word_char(low[e])):
+                return "inside a longer word", 0, 0
+            for ms, me, mask in self.masks:
+                if ms <= s and e <= me and (ms, me) != (s, e):
+                    return f"inside {mask}", 0, 0
+        sc = self.scopes
+        first, last = sc.token_range(s, e)
+        if term.kind == "lit" and not self.fallback and (_is_cjk(low[s]) or _is_cjk(low[e - 1])):
+            why = sc.aligned(s, e, first, last)
+            if why:
+                return why, first, last
+        why = sc.question(first)
+        if why:
+            return f"question ({why})", first, last
+        blocked = {t for end, covered in self.sn_spans if end <= s for t in covered}
+        cue = sc.negated(s, first, last, blocked)
+        if cue:
+            return f"negated by {cue}", first, last
+        why = sc.hypothetical(first)
+        if why:
+            return f"hypothetical ({why})", first, last
+        return None, first, last
+

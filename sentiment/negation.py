@@ -1,0 +1,313 @@
+"""Negation, hypothetical and question scopes over a segmented text.
+
+Rules ask `Scopes.discard(occ)` whether a matched term is really asserted.
+A term is discarded (does not count as present, for positive and `NOT`
+terms alike) when it is:
+
+* **negated**: a negator token precedes it in the same scope (没有发霉,
+  不是假货, 一点都不过敏, 完全没有异味, 从来没过敏, 不会过敏), or a negator
+  closes its clause after it (异味完全没有, 过敏现象没有出现). A negator
+  glued into the same jieba token counts too (不新鲜 for 新鲜). Double
+  negation cancels (不是没有异味 -> 异味 present). A bare 不/别 only reaches
+  over "transparent" words (不存在假货, 别担心); 不舒服拉肚子 does not negate
+  拉肚子. A term that contains its own negator (不发货, 不是正品) is matched
+  as a whole by the automaton and its negator does not negate what follows.
+* **hypothetical**: after a conditional (如果/万一/假如, always discarded,
+  except 如果不是X which asserts X), a counterfactual (以为/还以为/原以为,
+  always discarded), or a worry/hearsay cue (担心/怕/生怕/害怕/怀疑/听说)
+  that the same text later resolves (结果/验了/其实/发现/收到 ... 正品/
+  没有/挺好/放心). An unresolved worry ("怀疑是假货") still counts.
+* **question**: inside a polar question clause (会不会/是不是/有没有/是否,
+  or ending in 吗); for `kind == "question"` (问大家) a clause ending in "?"
+  too. A buyer asking 会不会过敏? is not reporting an allergy. Rhetorical
+  questions (难道...吗) are assertions and are not discarded, and negators
+  inside them do not negate.
+
+Scopes end at clause boundaries: punctuation ,.!?;:~ and newlines (the
+normalized text has ASCII punctuation), whitespace between words, and the
+contrastive words 但/但是/可是/不过/却/然而. A negation scope also ends at
+words that start a new assertion (还/而且/就/结果/居然/...) and after six
+words.
+
+When a document comes without tokens, `fallback_tokens` cuts it with a
+small greedy lexicon of the function words above (approximate).
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from typing import Sequence
+
+Token = tuple[str, int, int]
+
+PUNCT = frozenset(",.!?;:~…\n\r\t 、。，！？；：")
+CLAUSE_PUNCT = frozenset(",.!?;:~…\n\r\t 。，！？；：")
+CONTRAST = frozenset({"但", "但是", "可是", "不过", "却", "然而", "只是", "可惜", "就是"})
+NEG_STRONG = frozenset({
+    "没有", "没", "无", "毫无", "不是", "不会", "并非", "未", "从未", "从没", "从来没",
+    "从来没有", "没什么", "没啥", "木有", "没得", "不存在", "并无", "绝非", "绝无", "无任何",
+    "并未", "未曾", "不曾", "没见", "非", "并不是", "根本没有", "根本没", "完全没有", "并没有",
+    "压根没", "压根没有", "都没有", "也没有", "没出现", "没发现", "未发现", "未见", "不含",
+    "不带", "零", "不再", "再也不", "再没", "没再", "决不", "绝不", "从不", "毫不", "并不",
+})
+NEG_WEAK = frozenset({"不", "别", "甭", "勿", "莫", "不用", "不必", "无需", "无须", "没必要"})
+NEGATORS = NEG_STRONG | NEG_WEAK
+# words a bare 不/别 reaches over (不存在假货, 不会有异味, 别担心过敏)
+TRANSPARENT = frozenset({
+    "是", "会", "存在", "含", "含有", "带", "带有", "可能", "算", "像", "再", "曾", "一定",
+    "需要", "见", "出现", "发现", "产生", "引起", "导致", "造成", "有", "太", "很", "怎么",
+    "那么", "这么", "特别", "明显", "任何", "什么", "啥", "一点", "半点", "丝毫", "的", "了",
+    "过", "到", "觉得", "感觉", "担心", "怕", "容易", "至于", "会有", "算是", "像是", "用",
+    "真的", "都", "也", "有什么",
+})
+# words that start a new assertion: a negation before them does not reach past them
+BREAKERS = frozenset({
+    "还", "而且", "并且", "反而", "甚至", "居然", "竟然", "结果", "然后", "又", "就", "才",
+    "而", "而是", "所以", "因为", "因此", "倒是", "偏偏", "反倒", "同时", "另外", "况且",
+    "以后", "之后", "后来", "还是", "只有", "直接", "马上", "立马", "立刻", "接着", "最后",
+})
+# 没用几天就坏了, 不到一周就发霉: a duration after the negator is "within", not negation
+DURATION = re.compile(r"^(几|多久|多长|不久|[一二两三四五六七八九十半\d]+(天|次|周|个|星期|月|下|小时|分钟|回))")
+# postposed negation: 异味完全没有, 过敏现象没有出现
+POST_NEG = frozenset({"没有", "没", "无", "不存在", "没见", "没发现", "木有", "没看到", "没出现",
+                      "不会", "没闻到", "没得", "都没有", "也没有", "完全没有", "毫无"})
+POST_FILLER = frozenset({
+    "倒", "倒是", "也", "都", "完全", "一点", "根本", "并", "是", "什么", "什么的", "之类",
+    "之类的", "啥的", "现象", "问题", "情况", "等", "等等", "这些", "这种", "那些", "的",
+    "反应", "症状", "一点儿", "半点", "丝毫", "目前", "暂时", "还", "基本", "基本上", "确实",
+    "真的", "和", "都是", "全", "从来", "绝对", "压根", "压根儿", "与", "及", "或", "、",
+})
+POST_TRAIL = frozenset({"的", "了", "啊", "哦", "呢", "呀", "哈", "啦", "过", "出现", "发现",
+                        "喔", "滴", "嘛", "哟", "噢", "耶", "呐"})
+HYPO_COND = frozenset({"如果", "要是", "假如", "万一", "若", "一旦", "倘若", "如若", "假设", "若是",
+                       "如果说", "假使", "要不然", "不然"})
+HYPO_COUNTER = frozenset({"以为", "还以为", "原以为", "本以为", "本来以为", "原本以为", "误以为",
+                          "以为是"})
+HYPO_WORRY = frozenset({
+    "担心", "担忧", "怕", "生怕", "害怕", "顾虑", "怀疑", "疑虑", "听说", "据说", "顾忌",
+    "不放心", "恐怕", "唯恐", "就怕", "害怕会", "有人说", "别人说", "网上说", "评论说",
+})
+RESOLVE = frozenset({
+    "结果", "验", "验了", "验证", "验货", "鉴定", "查", "查了", "查询", "其实", "发现", "收到",
+    "到手", "实际", "实际上", "事实上", "原来", "还好", "幸好", "好在", "后来", "用", "用了",
+    "吃", "吃了", "试", "试了", "穿", "穿了", "对比", "扫码", "防伪", "现在", "目前", "至今",
+    "拿到", "打开", "检查", "经过", "一周", "几天",
+})
+REASSURE = frozenset({
+    "正品", "真品", "正规", "正常", "挺好", "很好", "不错", "没问题", "放心", "安心", "满意",
+    "好用", "好吃", "靠谱", "一样", "没事", "多虑", "多虑了", "杞人忧天", "放心了", "打消",
+    "好评", "真货", "完好", "新鲜", "完美", "良心", "信赖", "可以", "挺", "好",
+})
+STRONG_REASSURE = frozenset({"多虑", "多虑了", "杞人忧天", "放心了", "打消", "正品", "真品", "真货",
+                             "没问题", "没事"})
+POLAR = frozenset({"会不会", "是不是", "有没有", "能不能", "是否", "可不可以", "要不要", "算不算",
+                   "有木有", "会否", "可否", "能否", "用不用", "好不好", "对不对", "行不行"})
+QUESTION_END = frozenset({"吗", "么", "嘛", "不"})
+RHETORICAL = frozenset({"难道", "岂不是", "何尝", "莫非", "还说不是"})
+CONDITIONAL_NOT = frozenset({"不是", "不"})  # 如果不是X = "if not for X": X asserted
+NEG_CAP, HYPO_CAP, WEAK_CAP = 6, 10, 3
+
+_FUNCTION_WORDS = sorted(
+    NEGATORS | CONTRAST | BREAKERS | HYPO_COND | HYPO_COUNTER | HYPO_WORRY | POLAR | RHETORICAL
+    | RESOLVE | STRONG_REASSURE | TRANSPARENT | POST_FILLER,
+    key=len, reverse=True,
+)
+_FALLBACK = re.compile("|".join(map(re.escape, _FUNCTION_WORDS)) + r"|[A-Za-z0-9_]+|\S")
+
+
+def fallback_tokens(text: str) -> list[Token]:
+    """Approximate tokens when none were given: function words whole, other chars one by one."""
+    return [(m.group(), m.start(), m.end()) for m in _FALLBACK.finditer(text)]
+
+
+def _is_boundary(word: str) -> bool:
+    return word in CONTRAST or all(ch in CLAUSE_PUNCT for ch in word)
+
+
+class Scopes:
+    """Clause structure of one document, built lazily and only for documents with candidates."""
+
+    def __init__(self, text: str, tokens: Sequence[Token], kind: str = "review") -> None:
+        self.text = text
+        self.kind = kind
+        self.words = [t[0] for t in tokens]
+        self.starts = [t[1] for t in tokens]
+        self.ends = [t[2] for t in tokens]
+        self.clause = self._clauses()
+        self.covered: set[int] = set()  # tokens covered by matched terms (skipped by 异味和发霉都没有)
+
+    def _clauses(self) -> list[int]:
+        out: list[int] = []
+        cid, prev_end = 0, None
+        for word, start in zip(self.words, self.starts):
+            if _is_boundary(word):
+                cid += 1
+                out.append(-1)
+                prev_end = None
+                continue
+            if prev_end is not None and start > prev_end and self.text[prev_end:start].isspace():
+                cid += 1
+            out.append(cid)
+            prev_end = self.ends[len(out) - 1]
+        return out
+
+    # -- positions -------------------------------------------------------
+    def token_range(self, start: int, end: int) -> tuple[int, int]:
+        """Indices of the first and last token overlapping [start, end)."""
+        first = max(bisect_right(self.starts, start) - 1, 0)
+        if first < len(self.ends) and self.ends[first] <= start:
+            first += 1
+        last = max(bisect_right(self.starts, end - 1) - 1, first)
+        return first, last
+
+    def aligned(self, start: int, end: int, first: int, last: int) -> str | None:
+        """None when [start, end) respects token boundaries, else why not."""
+        if not self.words or first >= len(self.words):
+            return None
+        s_ok, e_ok = self.starts[first] == start, self.ends[last] == end
+        if s_ok and e_ok:
+            return None
+        if first != last:
+            return None if end - start > 2 else f"crosses tokens {self._span_words(first, last)}"
+        if end - start == 1:
+            return f"part of token {self.words[first]}"
+        return None
+
+    def _span_words(self, first: int, last: int) -> str:
+        return "/".join(self.words[first:last + 1])
+
+    # -- negation --------------------------------------------------------
+    def negated(self, start: int, first: int, last: int, blocked: set[int] | frozenset[int] = frozenset()
+                ) -> str | None:
+        """The negator that negates the term at token range [first, last], or None.
+
+        `blocked` holds tokens of earlier terms that carry their own negator
+        (不发货 in 不发货不退款): a scope does not reach across them.
+        """
+        if first >= len(self.words) or self._rhetorical(first):
+            return None
+        if start > self.starts[first]:
+            prefix = self.text[self.starts[first]:start]
+            if prefix in NEGATORS or prefix in {"不是", "没有", "没"}:
+                return prefix
+        return self._neg_before(first, blocked) or self._neg_after(last)
+
+    def _neg_before(self, first: int, blocked: set[int] | frozenset[int]) -> str | None:
+        cid = self.clause[first]
+        steps = 0
+        for j in range(first - 1, -1, -1):
+            word = self.words[j]
+            if self.clause[j] != cid or word in BREAKERS or j in blocked:
+                return None
+            if word in NEGATORS and not self._not_a_negator(j, first):
+                return word if self._chain_odd(j) else None
+            steps += 1
+            if steps >= NEG_CAP:
+                return None
+        return None
+
+    def _not_a_negator(self, j: int, first: int) -> bool:
+        word = self.words[j]
+        prev = self.words[j - 1] if j > 0 and self.clause[j - 1] == self.clause[j] else ""
+        if prev and word[0] in "不没" and word[1:] == prev:  # 会不会, 是不是: a question
+            return True
+        if prev in HYPO_COND and word in CONDITIONAL_NOT:  # 如果不是X: X asserted
+            return True
+        between = self.words[j + 1:first]
+        if any(DURATION.match(w) for w in between):
+            return True
+        if word in NEG_WEAK:
+            return len(between) >= WEAK_CAP or any(w not in TRANSPARENT for w in between)
+        return False
+
+    def _chain_odd(self, j: int) -> bool:
+        """Count adjacent negators ending at j (不是没有 = 2): odd means negated."""
+        count, k = 1, j - 1
+        while k >= 0 and self.clause[k] == self.clause[j] and self.words[k] in NEGATORS:
+            count, k = count + 1, k - 1
+        return count % 2 == 1
+
+    def _neg_after(self, last: int) -> str | None:
+        cid = self.clause[last]
+        n = len(self.words)
+        j = last + 1
+        while j < n and self.clause[j] == cid and (self.words[j] in POST_FILLER or j in self.covered):
+            j += 1
+        if j >= n or self.clause[j] != cid or self.words[j] not in POST_NEG:
+            return None
+        cue = self.words[j]
+        j += 1
+        while j < n and self.clause[j] == cid:
+            if self.words[j] not in POST_TRAIL:
+                return None
+            j += 1
+        return cue
+
+    # -- hypotheticals ---------------------------------------------------
+    def hypothetical(self, first: int) -> str | None:
+        """Why the term at token `first` is hypothetical (and resolved), or None."""
+        cid = self.clause[first] if first < len(self.clause) else -1
+        steps = 0
+        for j in range(first - 1, -1, -1):
+            word = self.words[j]
+            if self.clause[j] != cid or word in RESOLVE or word in {"而且", "并且", "然后"}:
+                return None
+            if word in HYPO_COND:
+                nxt = self.words[j + 1] if j + 1 < len(self.words) else ""
+                return None if nxt in CONDITIONAL_NOT else f"conditional {word}"
+            if word in HYPO_COUNTER:
+                return f"counterfactual {word}"
+            if word in HYPO_WORRY:
+                resolution = self._resolution(first)
+                return f"{word} ... resolved by {resolution}" if resolution else None
+            steps += 1
+            if steps >= HYPO_CAP:
+                return None
+        return None
+
+    def _resolution(self, first: int) -> str | None:
+        """A later clause that resolves a worry: marker + reassurance/negator, or a strong reassurance."""
+        cid = self.clause[first]
+        marker: str | None = None
+        cur = cid
+        for j in range(first + 1, len(self.words)):
+            word, c = self.words[j], self.clause[j]
+            if c != cur:
+                cur, marker = c, None
+            if c == cid and word not in RESOLVE and marker is None:
+                continue
+            if word in RESOLVE and c >= 0:
+                marker = word
+            elif c != cid and word in STRONG_REASSURE:
+                return word
+            elif marker and (word in REASSURE or word in NEG_STRONG or word in NEG_WEAK):
+                return f"{marker} ... {word}"
+        return None
+
+    # -- questions -------------------------------------------------------
+    def question(self, first: int) -> str | None:
+        """The question marker when the term sits in a polar question clause."""
+        if first >= len(self.clause):
+            return None
+        cid = self.clause[first]
+        idx = [j for j in range(len(self.words)) if self.clause[j] == cid]
+        words = [self.words[j] for j in idx]
+        if any(w in RHETORICAL for w in words):
+            return None
+        for a, b in zip(words, words[1:]):
+            if b[:1] in ("不", "没") and b[1:] == a:
+                return a + b
+        for w in words:
+            if w in POLAR:
+                return w
+        if words and words[-1] in QUESTION_END and len(words) > 1:
+            return words[-1]
+        if self.kind == "question" and idx:
+            nxt = idx[-1] + 1
+            if nxt < len(self.words) and "?" in self.words[nxt]:
+                return "?"
+        return None
+
+    def _rhetorical(self, first: int) -> bool:
+        cid = self.clause[first]
+        return any(self.words[j] in RHETORICAL for j in range(len(self.words)) if self.clause[j] == cid)

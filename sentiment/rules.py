@@ -1,0 +1,339 @@
+"""Risk rules: TOML rule files -> a compiled RuleSet whose `match()` is pure and fast.
+
+A rule file holds `[[rule]]` tables (and optionally a top-level `masks` list,
+see below)::
+
+    [[rule]]
+    id = "food_safety.mold"          # unique across all loaded files
+    category = "food_safety"
+    name = "发霉变质"
+    severity = "critical"             # critical | high | medium | low
+    owners = ["cs", "pr"]             # audiences to alert
+    immediate = true                  # mail at once instead of in the digest (default false)
+    query = '发霉 OR 长毛 OR (霉 NEAR/2 点)'
+    window = "24h"                    # cluster window (default "24h"); units s m h d w
+    min_count = 1                     # hits in the window before a cluster alerts (default 1)
+    cooldown = "6h"                   # quiet time after an alert (default "24h")
+    description = "..."               # optional
+    enabled = true                    # optional; disabled rules are validated but not matched
+    exclude = '发霉 NEAR/3 测试'        # optional query; when it matches, the rule does not fire
+
+`masks = ["多媒体", "曝光度"]` lists words inside which a term means something
+else: a term occurrence lying inside a mask occurrence is discarded.
+
+The query language is documented in `sentiment.query`; negation, hypothetical
+and question handling in `sentiment.negation`. `load_rules` compiles every
+enabled rule into one Aho-Corasick automaton (`sentiment.matcher`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+from sentiment.errors import RuleError
+from sentiment.query import Node, parse
+from sentiment.resources import rules_dir
+
+SEVERITIES = ("critical", "high", "medium", "low")
+REQUIRED = ("id", "category", "name", "severity", "owners", "query")
+DEFAULTS: dict[str, Any] = {"immediate": False, "window": "24h", "min_count": 1, "cooldown": "24h",
+                            "description": "", "enabled": True, "exclude": None}
+RULE_KEYS = REQUIRED + tuple(DEFAULTS)
+FILE_KEYS = ("rule", "masks")
+_ID = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_-]+)*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_TOML_LINE = re.compile(r"line (\d+)")
+_NEGATOR_CHARS = re.compile(r"[不没无未非别]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    name: str
+    severity: str
+    owners: tuple[str, ...]
+    immediate: bool
+    query: str
+    window: timedelta
+    min_count: int
+    cooldown: timedelta
+    file: str
+    line: int
+    description: str = ""
+    exclude: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule_id: str
+    category: str
+    severity: str
+    owners: tuple[str, ...]
+    immediate: bool
+    terms: tuple[tuple[str, int, int], ...]  # matched text, start, end in the normalized text
+
+
+@dataclass
+class MatchInput:
+    text: str  # normalized (sentiment.text.normalize)
+    tokens: list[tuple[str, int, int]]  # segmenter tokens of `text`; [] -> approximate fallback
+    kind: str = "review"
+    rating: str | None = None
+    score: float | None = None
+    item_id: str | None = None
+    sku: str | None = None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    rule: Rule
+    node: Node
+    exclude: Node | None
+    enabled: bool = True
+
+
+class RuleSet:
+    """Compiled rules. `match` and `explain` are pure; build with `load_rules`."""
+
+    def __init__(self, compiled: Sequence[Compiled], masks: Sequence[str] = ()) -> None:
+        from sentiment.matcher import Matcher
+
+        self.rules: tuple[Rule, ...] = tuple(c.rule for c in compiled)
+        self.masks: tuple[str, ...] = tuple(sorted(set(masks)))
+        self._matcher = Matcher(compiled, self.masks)
+        self.version: str = _version(self.rules, self.masks)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def terms(self) -> tuple[str, ...]:
+        """Literal Chinese terms (and masks) for the jieba user dictionary.
+
+        Terms carrying a negator (不发货, 不是正品) are left out so that jieba
+        keeps the negator a separate word and negation scopes see it.
+        """
+        return self._matcher.dictionary_terms(self.masks)
+
+    def match(self, doc: MatchInput) -> list[Hit]:
+        return self._matcher.match(doc)
+
+    def explain(self, doc: MatchInput) -> list[dict[str, Any]]:
+        return self._matcher.explain(doc)
+
+
+def _version(rules: Sequence[Rule], masks: Sequence[str]) -> str:
+    payload = [
+        [r.id, r.category, r.name, r.severity, list(r.owners), r.immediate, r.query, r.exclude,
+         r.window.total_seconds(), r.min_count, r.cooldown.total_seconds()]
+        for r in sorted(rules, key=lambda r: r.id)
+    ]
+    blob = json.dumps([payload, list(masks)], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+# -- loading ---------------------------------------------------------------
+@dataclass
+class _Loaded:
+    compiled: list[Compiled] = field(default_factory=list)
+    masks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)  # id -> "file:line"
+
+
+def load_rules(paths: Sequence[Path] | None = None) -> RuleSet:
+    """Load and compile rule files; None loads the bundled pack, a directory its *.toml.
+
+    Raises RuleError listing every problem ("file:line: rule "<id>": <problem>").
+    """
+    loaded = _load(paths)
+    if loaded.problems:
+        err = RuleError("\n".join(loaded.problems))
+        err.problems = list(loaded.problems)  # type: ignore[attr-defined]
+        raise err
+    return RuleSet([c for c in loaded.compiled if c.enabled], loaded.masks)
+
+
+def check_rules(paths: Sequence[Path] | None = None) -> list[str]:
+    """Every problem in the rule files, [] when they are fine."""
+    return _load(paths).problems
+
+
+def rule_files(paths: Sequence[Path] | None = None) -> tuple[list[Path], list[str]]:
+    """The *.toml files named by `paths` (directories expanded, sorted) and missing paths."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for path in [rules_dir()] if paths is None else [Path(p) for p in paths]:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.toml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(f"{path}: no such file or directory")
+    return files, missing
+
+
+def _load(paths: Sequence[Path] | None) -> _Loaded:
+    loaded = _Loaded()
+    files, loaded.problems = rule_files(paths)
+    for path in files:
+        _load_file(path, loaded)
+    return loaded
+
+
+def _load_file(path: Path, loaded: _Loaded) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        loaded.problems.append(f"{path}:1: not UTF-8 text")
+        return
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_LINE.search(str(exc))
+        loaded.problems.append(f"{path}:{m.group(1) if m else 1}: invalid TOML: {exc}")
+        return
+    lines = text.splitlines()
+    for key in data:
+        if key not in FILE_KEYS:
+            loaded.problems.append(f'{path}:{_key_line(lines, key, 0, len(lines))}: unknown top-level '
+                                   f'key "{key}" (expected [[rule]] tables or masks)')
+    _load_masks(path, lines, data.get("masks", []), loaded)
+    rules = data.get("rule", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        loaded.problems.append(f"{path}:{_key_line(lines, 'rule', 0, len(lines))}: "
+                               f"rule must be an array of tables ([[rule]])")
+        return
+    headers = [i for i, line in enumerate(lines) if re.match(r"\s*\[\[\s*rule\s*\]\]", line)]
+    for k, table in enumerate(rules):
+        lo = headers[k] if k < len(headers) else 0
+        hi = headers[k + 1] if k + 1 < len(headers) else len(lines)
+        _load_rule(path, lines, lo, hi, table, loaded)
+
+
+def _load_masks(path: Path, lines: list[str], masks: Any, loaded: _Loaded) -> None:
+    if not isinstance(masks, list) or not all(isinstance(m, str) and m.strip() for m in masks):
+        line = _key_line(lines, "masks", 0, len(lines))
+        loaded.problems.append(f"{path}:{line}: masks must be a list of non-empty strings")
+        return
+    from sentiment.text import normalize
+
+    loaded.masks.extend(normalize(m).lower() for m in masks)
+
+
+def _key_line(lines: list[str], key: str, lo: int, hi: int) -> int:
+    """1-based line of `key = ...` between lines lo and hi (0-based), else of lo."""
+    pat = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=|^\s*\[+\s*{re.escape(key)}\s*\]")
+    for i in range(lo, hi):
+        if pat.match(lines[i]):
+            return i + 1
+    return lo + 1
+
+
+def _load_rule(path: Path, lines: list[str], lo: int, hi: int, table: dict[str, Any],
+               loaded: _Loaded) -> None:
+    rid = table.get("id") if isinstance(table.get("id"), str) else None
+    label = f'rule "{rid or "?"}"'
+    problems: list[str] = []
+
+    def bad(key: str | None, msg: str) -> None:
+        line = _key_line(lines, key, lo, hi) if key else lo + 1
+        problems.append(f"{path}:{line}: {label}: {msg}")
+
+    for key in table:
+        if key not in RULE_KEYS:
+            hint = _closest(key)
+            bad(key, f'unknown key "{key}"' + (f' (did you mean "{hint}"?)' if hint else ""))
+    for key in REQUIRED:
+        if key not in table:
+            bad(None, f'missing required key "{key}"')
+    values = {**DEFAULTS, **table}
+    _check_values(values, bad)
+    node = _parse_query(values, "query", bad)
+    exclude = _parse_query(values, "exclude", bad) if values.get("exclude") is not None else None
+    if rid and rid in loaded.seen:
+        bad("id", f"duplicate id (first defined at {loaded.seen[rid]})")
+    elif rid:
+        loaded.seen[rid] = f"{path}:{lo + 1}"
+    loaded.problems.extend(problems)
+    if problems or node is None:
+        return
+    loaded.compiled.append(Compiled(_make_rule(values, path, lo + 1), node, exclude, values["enabled"]))
+
+
+def _closest(key: str) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(key, RULE_KEYS, n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+def _check_values(v: dict[str, Any], bad: Any) -> None:
+    if "id" in v and not (isinstance(v["id"], str) and _ID.match(v["id"])):
+        bad("id", f"id must be lower-case words joined by dots, e.g. food_safety.mold (got {v['id']!r})")
+    if "category" in v and not (isinstance(v["category"], str) and _NAME.match(v["category"])):
+        bad("category", f"category must be a lower-case identifier (got {v['category']!r})")
+    if "name" in v and not (isinstance(v["name"], str) and v["name"].strip()):
+        bad("name", "name must be a non-empty string")
+    if "severity" in v and v["severity"] not in SEVERITIES:
+        bad("severity", f"bad severity {v['severity']!r} (expected one of {', '.join(SEVERITIES)})")
+    owners = v.get("owners")
+    if "owners" in v and not (isinstance(owners, list) and owners
+                              and all(isinstance(o, str) and _NAME.match(o) for o in owners)):
+        bad("owners", f'owners must be a non-empty list of audience names like ["cs", "pr"] (got {owners!r})')
+    for key in ("immediate", "enabled"):
+        if not isinstance(v[key], bool):
+            bad(key, f"{key} must be true or false (got {v[key]!r})")
+    if not (isinstance(v["min_count"], int) and not isinstance(v["min_count"], bool) and v["min_count"] >= 1):
+        bad("min_count", f"min_count must be an integer >= 1 (got {v['min_count']!r})")
+    for key in ("window", "cooldown"):
+        try:
+            span = parse_duration(v[key])
+        except RuleError as exc:
+            bad(key, f"{key}: {exc}")
+            continue
+        if key == "window" and not span:
+            bad(key, "window must be longer than 0")
+    if not isinstance(v["description"], str):
+        bad("description", "description must be a string")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30m', '24h', '7d', '1w', '1h30m' -> timedelta; RuleError otherwise."""
+    m = _DURATION.match(value) if isinstance(value, str) and value else None
+    if not m or not any(m.groups()):
+        raise RuleError(f'bad duration {value!r} (expected e.g. "30m", "24h", "7d")')
+    w, d, h, mi, s = (int(g or 0) for g in m.groups())
+    return timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
+
+
+def _parse_query(v: dict[str, Any], key: str, bad: Any) -> Node | None:
+    if key not in v:
+        return None
+    try:
+        return parse(v[key])
+    except RuleError as exc:
+        bad(key, f"{key}: {exc}")
+        return None
+
+
+def _make_rule(v: dict[str, Any], path: Path, line: int) -> Rule:
+    return Rule(
+        id=v["id"], category=v["category"], name=v["name"].strip(), severity=v["severity"],
+        owners=tuple(v["owners"]), immediate=v["immediate"], query=v["query"],
+        window=parse_duration(v["window"]), min_count=v["min_count"],
+        cooldown=parse_duration(v["cooldown"]), file=str(path), line=line,
+        description=v["description"], exclude=v["exclude"],
+    )
+
+
+def is_dictionary_term(term: str) -> bool:
+    """A literal worth adding to jieba: Chinese, 2+ chars, no negator inside."""
+    return len(term) >= 2 and bool(_CJK.search(term)) and not _NEGATOR_CHARS.search(term)
