@@ -1,0 +1,81 @@
+"""Ingestion speed and memory (issue: package, store and ingestion).
+
+Target: >= 20,000 CSV rows/s without analysis, memory flat as the file grows.
+Each size runs `sentiment ingest --no-analyze` in a fresh process (the real
+CLI path) and reads its peak RSS. The baseline in the same run is the floor any
+ingester pays: Python's csv module reading the file and a bare executemany of
+the raw rows into SQLite (no parsing, normalization or dedupe).
+
+    .venv/bin/python benchmarks/bench_ingest.py [--rows 100000 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gen_reviews import write_csv  # noqa: E402
+
+CHILD = """
+import resource, sys, time
+from sentiment.cli import cli
+start = time.perf_counter()
+try:
+    cli(sys.argv[1:], standalone_mode=False)
+finally:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"__BENCH__ {time.perf_counter() - start:.3f} {peak:.1f}", file=sys.stderr)
+"""
+
+
+def run_ours(csv_path: Path, db: Path, analyze: bool) -> tuple[float, float, dict]:
+    args = [sys.executable, "-c", CHILD, "--db", str(db), "ingest", str(csv_path), "--json"]
+    if not analyze:
+        args.append("--no-analyze")
+    proc = subprocess.run(args, capture_output=True, text=True, check=True)
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("__BENCH__"))
+    _, seconds, peak = line.split()
+    return float(seconds), float(peak), json.loads(proc.stdout)["totals"]
+
+
+def run_baseline(csv_path: Path, db: Path) -> float:
+    start = time.perf_counter()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    with csv_path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        conn.execute(f"CREATE TABLE raw ({', '.join(f'c{i}' for i in range(len(header)))})")
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO raw VALUES ({', '.join('?' * len(header))})", reader)
+        conn.execute("COMMIT")
+    conn.close()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--analyze", action="store_true", help="ingest with analysis (issue 3 path)")
+    opts = parser.parse_args()
+    print(f"{'rows':>9} {'ours s':>8} {'rows/s':>9} {'peak MB':>8} {'baseline s':>11} {'ours/baseline':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in opts.rows:
+            path = write_csv(Path(tmp) / f"reviews_{rows}.csv", rows)
+            seconds, peak, totals = run_ours(path, Path(tmp) / f"ours_{rows}.db", opts.analyze)
+            base = run_baseline(path, Path(tmp) / f"base_{rows}.db")
+            assert totals["new"] >= rows, totals
+            print(f"{rows:>9} {seconds:>8.2f} {rows / seconds:>9.0f} {peak:>8.1f} {base:>11.2f} {seconds / base:>13.1f}x")
+    print("target: >= 20,000 rows/s without analysis; peak RSS flat across sizes")
+
+
+if __name__ == "__main__":
+    main()
