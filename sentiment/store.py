@@ -203,11 +203,21 @@ def save_analyses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
         f"INSERT OR REPLACE INTO analyses ({', '.join(ANALYSIS_FIELDS)}) VALUES ({', '.join('?' * len(ANALYSIS_FIELDS))})",
         [[r[f] for f in ANALYSIS_FIELDS] for r in rows],
     )
-    conn.executemany("DELETE FROM rule_hits WHERE document_id = ?", [[r["document_id"]] for r in rows])
-    conn.executemany(
+    replace_hits(db, [r["document_id"] for r in rows], hits)
+
+
+def replace_hits(db: sqlite_utils.Database, doc_ids: Sequence[str], hits: Sequence[dict[str, Any]]) -> None:
+    """Replace the rule hits of these documents (call inside a transaction)."""
+    db.conn.executemany("DELETE FROM rule_hits WHERE document_id = ?", [[d] for d in doc_ids])
+    db.conn.executemany(
         f"INSERT INTO rule_hits ({', '.join(HIT_FIELDS)}) VALUES ({', '.join('?' * len(HIT_FIELDS))})",
         [[h[f] for f in HIT_FIELDS] for h in hits],
     )
+
+
+def set_rules_version(db: sqlite_utils.Database, doc_ids: Sequence[str], version: str | None, now: str) -> None:
+    db.conn.executemany("UPDATE analyses SET rules_version = ?, analyzed_at = ? WHERE document_id = ?",
+                        [[version, now, d] for d in doc_ids])
 
 
 def existing_ids(db: sqlite_utils.Database, ids: Iterable[str]) -> set[str]:

@@ -98,3 +98,4 @@ def resolve_paths(paths: tuple[str, ...]) -> list[Path]:
 # Command modules register themselves on the group when imported.
 from sentiment.cli import analysis as _analysis  # noqa: E402,F401
 from sentiment.cli import ingest as _ingest  # noqa: E402,F401
+from sentiment.cli import rules as _rules  # noqa: E402,F401
