@@ -1,0 +1,46 @@
+"""`sentiment run`: the scheduled worker (or one cycle with --once)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import click
+
+from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one full cycle (inbox, analyze, alerts, digest when due, outbox) and exit.")
+@click.option("--digest", "force_digest", is_flag=True, help="With --once: queue yesterday's digest even before the digest hour.")
+@json_option
+@pass_env
+def run(env: Env, once: bool, force_digest: bool, as_json: bool) -> None:
+    """Run the worker: poll the inbox, analyze, alert, digest and send on a schedule.
+
+    Only one worker runs per store. SIGTERM or SIGINT finish the current job and exit 0.
+
+    Example: sentiment --config /srv/monitor/sentiment.toml run
+    """
+    from sentiment.jobs import Jobs, Schedule
+    from sentiment.pipeline import Pipeline
+    from sentiment.worker import lock_for, run_once, serve
+
+    if not as_json and logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    settings = env.settings
+    jobs = Jobs(settings, lambda: Pipeline.from_settings(settings), Schedule.from_settings(settings))
+    env.open_db()  # create and migrate before taking the lock
+    lock = lock_for(settings.db)
+    lock.acquire(settings.db)
+    try:
+        if once:
+            report = run_once(jobs, datetime.now(settings.tz), digest=force_digest)
+            if as_json:
+                emit_json(report)
+            else:
+                for job_id, detail in report.items():
+                    click.echo(f"{job_id}: {detail}")
+        else:
+            serve(jobs)
+    finally:
+        lock.release()

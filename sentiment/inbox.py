@@ -1,0 +1,96 @@
+"""The inbox: files dropped in are ingested once complete, then moved to processed/ or failed/."""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from sentiment.config import Settings
+from sentiment.ingest.files import EXPORT_SUFFIXES, Analyzer, FileResult, ingest_file
+from sentiment.ingest.normalize import Context
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTLE_SECONDS = 2.0
+
+
+@dataclass
+class InboxState:
+    """(size, mtime) seen at the previous poll: a file unchanged since then is complete."""
+
+    seen: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+def inbox_dirs(settings: Settings) -> tuple[Path, Path, Path]:
+    paths = settings.paths
+    return paths["inbox"], paths["processed"], paths["failed"]
+
+
+def ready_files(inbox: Path, state: InboxState, settle_seconds: float, now: float | None = None) -> list[Path]:
+    """Complete files: not hidden, not `.part`, and either unchanged since the last poll or
+    last modified more than `settle_seconds` ago (so a file still being written is left alone)."""
+    if not inbox.is_dir():
+        return []
+    now = time.time() if now is None else now
+    ready, seen = [], {}
+    for path in sorted(p for p in inbox.iterdir() if p.is_file()):
+        if path.name.startswith(".") or path.suffix == ".part" or path.name.endswith(".error.txt"):
+            continue
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime)
+        seen[str(path)] = key
+        if state.seen.get(str(path)) == key or now - stat.st_mtime >= settle_seconds:
+            ready.append(path)
+    state.seen = seen
+    return ready
+
+
+def _unique_target(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    if not target.exists():
+        return target
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        candidate = directory / f"{Path(name).stem}.{stamp}-{n}{Path(name).suffix}"
+        if not candidate.exists():
+            return candidate
+    raise OSError(f"cannot find a free name for {name} in {directory}")
+
+
+def move_done(path: Path, result: FileResult, processed: Path, failed: Path) -> Path:
+    """Called after the file's transaction committed (or rolled back on a file error)."""
+    if result.error:
+        target = _unique_target(failed, path.name)
+        shutil.move(str(path), target)
+        target.with_name(target.name + ".error.txt").write_text(result.error + "\n", encoding="utf-8")
+        return target
+    target = _unique_target(processed, path.name)
+    shutil.move(str(path), target)
+    return target
+
+
+def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState, analyzer: Analyzer | None,
+               *, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+               should_stop: Callable[[], bool] = lambda: False) -> list[FileResult]:
+    """Ingest every complete inbox file, each in its own transaction, then move it."""
+    inbox, processed, failed = inbox_dirs(settings)
+    results = []
+    ctx = Context(tz=settings.tz, batch_id=None, ingested_at="")
+    for path in ready_files(inbox, state, settle_seconds):
+        if should_stop():
+            break
+        if path.suffix.lower() not in EXPORT_SUFFIXES:
+            log.warning("inbox: %s has an unusual extension; trying to read it anyway", path.name)
+        result = ingest_file(db, path, ctx, analyzer=analyzer)
+        moved = move_done(path, result, processed, failed)
+        log.info("inbox: %s -> %s (new %d, duplicates %d, quarantined %d)%s", path.name, moved,
+                 result.new, result.duplicates, result.quarantined, f" error: {result.error}" if result.error else "")
+        results.append(result)
+    return results

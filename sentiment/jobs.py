@@ -1,0 +1,179 @@
+"""The worker's jobs. Each opens its own database connection (jobs run on pool threads)
+and takes the time as an argument, so tests drive them with fixed clocks."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Callable
+
+import sqlite_utils
+
+from sentiment import store
+from sentiment.config import Settings
+from sentiment.errors import ConfigError
+from sentiment.inbox import InboxState, poll_inbox
+from sentiment.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+JOB_IDS = ("inbox", "analyze", "digest", "outbox", "weekly")
+PENDING_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`[schedule]` in sentiment.toml."""
+
+    inbox_minutes: float = 5
+    analyze_minutes: float = 5
+    outbox_minutes: float = 1
+    digest_at: time = time(9, 0)
+    weekly: bool = False
+    weekly_at: time = time(9, 30)
+    misfire_grace_seconds: int = 3600
+    inbox_settle_seconds: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Schedule":
+        raw = dict(settings.schedule)
+        allowed = {"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "weekly", "weekly_at",
+                   "misfire_grace_seconds", "inbox_settle_seconds"}
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise ConfigError(f"[schedule]: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        values: dict[str, Any] = {}
+        for key in ("inbox_minutes", "analyze_minutes", "outbox_minutes", "inbox_settle_seconds"):
+            if key in raw:
+                values[key] = _positive(key, raw[key])
+        if "misfire_grace_seconds" in raw:
+            values["misfire_grace_seconds"] = int(_positive("misfire_grace_seconds", raw["misfire_grace_seconds"]))
+        if "digest" in raw:
+            values["digest_at"] = _clock("digest", raw["digest"])
+        if "weekly" in raw:
+            if not isinstance(raw["weekly"], bool):
+                raise ConfigError("[schedule] weekly: expected true or false")
+            values["weekly"] = raw["weekly"]
+        if "weekly_at" in raw:
+            values["weekly_at"] = _clock("weekly_at", raw["weekly_at"])
+        return cls(**values)
+
+
+def _positive(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[schedule] {key}: expected a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"[schedule] {key}: must be positive")
+    return number
+
+
+def _clock(key: str, value: Any) -> time:
+    try:
+        hours, minutes = str(value).split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ConfigError(f'[schedule] {key}: expected "HH:MM", got {value!r}') from None
+
+
+@dataclass
+class Jobs:
+    """Job bodies sharing one loaded pipeline; each run opens the store itself."""
+
+    settings: Settings
+    pipeline_factory: Callable[[], Pipeline]
+    schedule: Schedule = field(default_factory=Schedule)
+    stop: threading.Event = field(default_factory=threading.Event)
+    inbox_state: InboxState = field(default_factory=InboxState)
+    _pipeline: Pipeline | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = self.pipeline_factory()
+        return self._pipeline
+
+    def db(self) -> sqlite_utils.Database:
+        return store.open_db(self.settings.db)
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def inbox(self, now: datetime) -> dict[str, Any]:
+        db = self.db()
+        results = poll_inbox(db, self.settings, self.inbox_state, self.pipeline.analyze_new,
+                             settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set)
+        return {"files": len(results), "new": sum(r.new for r in results),
+                "failed": [r.path for r in results if r.error]}
+
+    def analyze(self, now: datetime) -> dict[str, Any]:
+        """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts."""
+        db = self.db()
+        analyzed = analyze_pending(db, self.pipeline, self.stop)
+        detail: dict[str, Any] = {"analyzed": analyzed}
+        if self.pipeline.rules is not None:
+            from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+
+            report = update_clusters(db, cluster_settings_from_rules(self.pipeline.rules.rules), now,
+                                     options=cluster_options(self.settings))
+            detail["clusters"] = report.to_json() if hasattr(report, "to_json") else str(report)
+        from sentiment.alerts import queue_alerts
+        from sentiment.triage import reopen_on_new_members
+
+        detail["reopened"] = len(reopen_on_new_members(db, now))
+        detail["alerts"] = len(queue_alerts(db, self.settings, now, rules=self.pipeline.rules))
+        return detail
+
+    def digest(self, now: datetime, day: date | None = None) -> dict[str, Any]:
+        from sentiment.digest import queue_digests
+
+        day = day or digest_day(now, self.settings)
+        ids = queue_digests(self.db(), self.settings, day)
+        return {"day": day.isoformat(), "queued": len(ids)}
+
+    def weekly(self, now: datetime) -> dict[str, Any]:
+        from sentiment.digest import queue_weekly
+
+        ids = queue_weekly(self.db(), self.settings, now)
+        return {"queued": len(ids)}
+
+    def outbox(self, now: datetime) -> dict[str, Any]:
+        from sentiment.mailer import send_pending
+
+        return dict(send_pending(self.db(), self.settings, now))
+
+
+def digest_day(now: datetime, settings: Settings) -> date:
+    """The day a digest sent at `now` reports on: yesterday in the configured time zone."""
+    return (now.astimezone(settings.tz) - timedelta(days=1)).date()
+
+
+def digest_due(now: datetime, settings: Settings, schedule: Schedule) -> bool:
+    local = now.astimezone(settings.tz)
+    return local.time() >= schedule.digest_at
+
+
+def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threading.Event | None = None) -> int:
+    """Analyze documents stored without analysis (e.g. `ingest --no-analyze`), chunk by chunk."""
+    total = 0
+    while not (stop and stop.is_set()):
+        rows = [dict(r) for r in db.query(
+            "SELECT d.* FROM documents d LEFT JOIN analyses a ON a.document_id = d.id"
+            " WHERE a.document_id IS NULL ORDER BY d.rowid LIMIT ?", [PENDING_CHUNK])]
+        if not rows:
+            break
+        with store.transaction(db):
+            pipeline.analyze_new(db, rows)
+        total += len(rows)
+    return total
+
+
+def record_run(db: sqlite_utils.Database, job: str, started: str, outcome: str, error: str | None = None,
+               detail: Any = None) -> None:
+    db.execute(
+        "INSERT INTO runs (job, started_at, finished_at, outcome, error, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [job, started, store.utcnow(), outcome, error,
+         json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None],
+    )
