@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import ahocorasick
 
-from sentiment.negation import Scopes, fallback_tokens
+from sentiment.negation import NEGATORS, Scopes, fallback_tokens
 from sentiment.query import Occ, Term, triggers, walk_terms
 
 if TYPE_CHECKING:
@@ -149,8 +149,16 @@ class Matcher:
 
 
 def _term_spans(text: str, spans: list[Occ]) -> tuple[tuple[str, int, int], ...]:
-    uniq = sorted({(o[0], o[1]) for o in spans})
-    return tuple((text[s:e], s, e) for s, e in uniq)
+    """Distinct matched spans, those nested in a longer matched span dropped (假宣传 in 虚假宣传)."""
+    uniq = sorted({(o[0], o[1]) for o in spans}, key=lambda p: (p[0], -p[1]))
+    out: list[tuple[str, int, int]] = []
+    reach = -1
+    for s, e in uniq:
+        if e <= reach:
+            continue
+        out.append((text[s:e], s, e))
+        reach = e
+    return tuple(out)
 
 
 def _discarded(ctx: "DocContext", terms: list[Term]) -> list[dict[str, Any]]:
@@ -158,6 +166,9 @@ def _discarded(ctx: "DocContext", terms: list[Term]) -> list[dict[str, Any]]:
     out = []
     for term in terms:
         for text, s, e, reason in ctx.discarded.get((term.kind, term.text), []):
+            if reason.startswith(("part of", "crosses")) and any(
+                    ps <= s and e <= pe and (ps, pe) != (s, e) for spans in ctx.raw.values() for ps, pe in spans):
+                continue  # a fragment of another matched term (假 in 假货): noise
             if (s, e) not in seen:
                 seen.add((s, e))
                 out.append({"term": text, "start": s, "end": e, "reason": reason})
@@ -182,6 +193,7 @@ class DocContext:
         self._scopes: Scopes | None = None
         self._cache: dict[tuple[str, str], list[Occ]] = {}
         self.discarded: dict[tuple[str, str], list[tuple[str, int, int, str]]] = {}
+        self.present: list[tuple[int, int]] = []
         self.fallback = not doc.tokens
 
     @property
@@ -189,15 +201,14 @@ class DocContext:
         if self._scopes is None:
             tokens = self.doc.tokens or fallback_tokens(self.text)
             sc = Scopes(self.text, tokens, self.doc.kind)
-            self.sn_spans = []
+            self.sn_spans: list[tuple[int, int]] = []  # token ranges of aligned 不发货-like terms
             for key, spans in self.raw.items():
-                negating = not _NEGATOR_CHARS.isdisjoint(key)
+                negating = key not in NEGATORS and not _NEGATOR_CHARS.isdisjoint(key)
                 for s, e in spans:
                     first, last = sc.token_range(s, e)
-                    covered = range(first, last + 1)
-                    sc.covered.update(covered)
-                    if negating:
-                        self.sn_spans.append((e, covered))
+                    sc.covered.update(range(first, last + 1))
+                    if negating and (self.fallback or sc.aligned(s, e, first, last) is None):
+                        self.sn_spans.append((first, last))
             self._scopes = sc
         return self._scopes
 
@@ -222,6 +233,7 @@ class DocContext:
             reason, first, last = self._judge(term, s, e)
             if reason is None:
                 out.append((s, e, first, last))
+                self.present.append((s, e))
             else:
                 self.discarded.setdefault(key, []).append((self.text[s:e], s, e, reason))
         self._cache[key] = out
@@ -245,7 +257,7 @@ class DocContext:
         why = sc.question(first)
         if why:
             return f"question ({why})", first, last
-        blocked = {t for end, covered in self.sn_spans if end <= s for t in covered}
+        blocked = {t for lo, hi in self.sn_spans if hi < first for t in range(lo, hi + 1)}
         cue = sc.negated(s, first, last, blocked)
         if cue:
             return f"negated by {cue}", first, last
