@@ -13,7 +13,7 @@ from functools import lru_cache
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>|<!--.*?-->", re.S)
 _BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
 # entities that real exports carry without their semicolon (&hellip, &nbsp)
-_BARE_ENTITY = re.compile(r"&(hellip|nbsp|quot|ldquo|rdquo|middot|apos|amp|lt|gt|mdash|ndash)(?![;\w])")
+_BARE_ENTITY = re.compile(r"&(hellip|nbsp|quot|ldquo|rdquo|middot|apos|amp|lt|gt|mdash|ndash)(?![;A-Za-z0-9])")
 _SPACES = re.compile(r"[ \t\u00a0\u3000\u200b\ufeff]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 # a character repeated 3+ times collapses to 2 (好好好好 -> 好好, ！！！ -> !!);

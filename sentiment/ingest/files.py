@@ -39,7 +39,10 @@ class FileResult:
     batch_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The documented per-file keys of `ingest --json` (batch_id stays internal)."""
+        data = asdict(self)
+        data.pop("batch_id")
+        return data
 
 
 def format_names() -> list[str]:

@@ -56,7 +56,13 @@ def clean_reply(value: Any) -> str | None:
 
 
 def _created(rec: RawRecord, ctx: Context, parent: dict | None) -> tuple[str | None, str | None]:
-    parsed = parse_datetime(rec.created, ctx.tz)
+    try:
+        parsed = parse_datetime(rec.created, ctx.tz)
+    except RowError:
+        # follow-ups often carry a relative date (收货后5天) where a date column is expected
+        if parent is None or parse_days(rec.created) is None:
+            raise
+        parsed = None
     if parsed:
         return parsed
     days = parse_days(rec.days_after_parent)

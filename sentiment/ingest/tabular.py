@@ -152,25 +152,28 @@ def review_record(row: _Row, number: int, source: str) -> RawRecord:
         sku=row.get("sku"), author=row.get("author"), rating=rating, rating_scale=scale,
         created=row.get("date"), seller_reply=row.get("seller_reply"), shop=row.get("shop"), meta=_meta(row),
     )
-    followup = _followup_text(row.get("followup"))
-    if followup is not None:
+    followup = _followup_object(row.get("followup"))
+    if followup.get("content") is not None:
         rec.children.append(RawRecord(
-            kind="followup", text=followup, row=str(number), source=source,
-            created=row.get("followup_date"), days_after_parent=row.get("followup_days"),
-            seller_reply=row.get("followup_reply"),
+            kind="followup", text=followup["content"], row=str(number), source=source,
+            created=row.get("followup_date") or followup.get("commentTime"),
+            days_after_parent=row.get("followup_days") or followup.get("days"),
+            seller_reply=row.get("followup_reply") or followup.get("reply") or None,
         ))
     return rec
 
 
-def _followup_text(value: Any) -> Any:
-    """Legacy exports keep appendComment as a JSON object in the cell."""
+def _followup_object(value: Any) -> dict[str, Any]:
+    """The follow-up cell as {content, commentTime, days, reply}: legacy exports keep
+    appendComment as a JSON object in the cell, others the plain text."""
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
-            return value
-        return parsed.get("content") if isinstance(parsed, dict) else value
-    return value
+            return {"content": value}
+        if isinstance(parsed, dict):
+            return {k: (v if v != "" else None) for k, v in parsed.items()}
+    return {"content": value}
 
 
 def _too_short(cells: list[Any], columns: Mapping[str, int], required: str, width: int) -> bool:

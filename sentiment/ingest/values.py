@@ -137,11 +137,11 @@ def _rating_text(value: str, scale: str) -> str | None:
     text = value.strip().lower()
     if not text:
         return None
+    if text.endswith(".0"):
+        text = text[:-2]
     stars = _stars(text)
     if stars is not None and (scale == "stars" or not text.lstrip("-").isdigit()):
         return "negative" if stars <= 2 else "neutral" if stars == 3 else "positive"
-    if text.endswith(".0"):
-        text = text[:-2]
     if text in POSITIVE:
         return "positive"
     if text in NEUTRAL:
