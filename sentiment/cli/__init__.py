@@ -100,3 +100,4 @@ from sentiment.cli import analysis as _analysis  # noqa: E402,F401
 from sentiment.cli import ingest as _ingest  # noqa: E402,F401
 from sentiment.cli import rules as _rules  # noqa: E402,F401
 from sentiment.cli import worker as _worker  # noqa: E402,F401
+from sentiment.cli import triage as _triage  # noqa: E402,F401
