@@ -19,7 +19,7 @@ terms alike) when it is:
   没有/挺好/放心). An unresolved worry ("怀疑是假货") still counts.
 * **question**: inside a polar question clause (会不会/是不是/有没有/是否,
   or ending in 吗); for `kind == "question"` (问大家) a clause ending in "?"
-  too. A buyer asking 会不会过敏? is not reporting an allergy. Rhetorical
+  too, unless it is a why/how complaint (为什么发霉了?). A buyer asking 会不会过敏? is not reporting an allergy. Rhetorical
   questions (难道...吗) are assertions and are not discarded, and negators
   inside them do not negate.
 
@@ -103,6 +103,8 @@ STRONG_REASSURE = frozenset({"多虑", "多虑了", "杞人忧天", "放心了",
 POLAR = frozenset({"会不会", "是不是", "有没有", "能不能", "是否", "可不可以", "要不要", "算不算",
                    "有木有", "会否", "可否", "能否", "用不用", "好不好", "对不对", "行不行"})
 QUESTION_END = frozenset({"吗", "么", "嘛", "不"})
+# 为什么发霉了? is a complaint, not a polar question
+WH_COMPLAINT = frozenset({"为什么", "怎么", "凭什么", "咋", "为啥", "怎么会", "怎么还", "干嘛", "什么鬼"})
 RHETORICAL = frozenset({"难道", "岂不是", "何尝", "莫非", "还说不是"})
 CONDITIONAL_NOT = frozenset({"不是", "不"})  # 如果不是X = "if not for X": X asserted
 NEG_CAP, HYPO_CAP, WEAK_CAP = 6, 10, 3
@@ -302,7 +304,7 @@ class Scopes:
                 return w
         if words and words[-1] in QUESTION_END and len(words) > 1:
             return words[-1]
-        if self.kind == "question" and idx:
+        if self.kind == "question" and idx and not any(w in WH_COMPLAINT for w in words):
             nxt = idx[-1] + 1
             if nxt < len(self.words) and "?" in self.words[nxt]:
                 return "?"
