@@ -13,7 +13,7 @@ import sqlite_utils
 
 from sentiment.config import Settings
 from sentiment.ingest.files import EXPORT_SUFFIXES, Analyzer, FileResult, ingest_file
-from sentiment.ingest.normalize import Context
+from sentiment.ingest.normalize import SOURCE_TZ, Context
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState,
     """Ingest every complete inbox file, each in its own transaction, then move it."""
     inbox, processed, failed = inbox_dirs(settings)
     results = []
-    ctx = Context(tz=settings.tz, batch_id=None, ingested_at="")
+    ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="")
     for path in ready_files(inbox, state, settle_seconds):
         if should_stop():
             break

@@ -35,13 +35,14 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
     Example: sentiment ingest exports/评论数据_0501.csv rate.jsonp --shop 旗舰店
     """
     from sentiment.ingest.files import Context, format_names, ingest_paths, totals
+    from sentiment.ingest.normalize import SOURCE_TZ
 
     if fmt and fmt not in format_names():
         raise click.BadParameter(f"unknown format {fmt!r}; choose from: {', '.join(format_names())}",
                                  param_hint="--format")
     settings = env.settings
     db = env.open_db()
-    ctx = Context(tz=settings.tz, batch_id=None, ingested_at="", shop=shop)
+    ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="", shop=shop)
     aliases = settings.raw.get("ingest", {}).get("aliases") if isinstance(settings.raw.get("ingest"), dict) else None
     results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases,
                            analyzer=_analyzer(env, not no_analyze))

@@ -204,7 +204,7 @@ def _failed(db: sqlite_utils.Database, path: Path, sha: str, size: int, message:
     with store.transaction(db):
         batch_id = store.start_batch(db, str(path), sha, size)
         store.finish_batch(db, batch_id, status="error", error=message)
-    log.warning("ingest failed: %s", message)
+    log.info("ingest failed: %s", message)
     return FileResult(path=str(path), error=message, batch_id=batch_id)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sentiment import text as textmod
 from sentiment.errors import RowError
@@ -17,6 +18,11 @@ from sentiment.ingest.values import (
 )
 
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+# Tmall and Taobao stamp times in Beijing time: naive source times are read in it,
+# whatever time zone the digests are configured for.
+SOURCE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Mapping
 
 from sentiment.errors import IngestError
 from sentiment.ingest.records import BadRow, ParsedStream, RawRecord
+from sentiment.ingest.values import clean_id
 
 # canonical field -> header aliases (FORMATS.md §1D and §4), most specific first.
 # Extend with [ingest.aliases] in sentiment.toml: field = ["我的列名", ...].
@@ -136,8 +137,14 @@ def _rating(row: _Row) -> tuple[Any, str]:
 
 
 def _meta(row: _Row) -> dict[str, Any]:
-    meta = {}
-    for field in ("order_id", "pics", "likes", "platform"):
+    meta: dict[str, Any] = {}
+    order_id = row.get("order_id")
+    if order_id is not None:
+        exact_id, exact = clean_id(order_id)
+        meta["order_id"] = exact_id
+        if not exact:
+            meta["order_id_inexact"] = True
+    for field in ("pics", "likes", "platform"):
         value = row.get(field)
         if value is not None:
             meta[field] = str(value)
