@@ -350,6 +350,7 @@ def test_digest_helpers_before_and_after_resolving(db: Any, run_cli: Any) -> Non
     with pytest.raises(triage.TriageError):
         triage.resolved_between(db, datetime(2026, 1, 1), datetime(2026, 1, 2))
     ok(run_cli, "reopen", C_FAKE)
+    assert items(run_cli)[C_FAKE]["resolved_at"] is None
     assert triage.resolved_between(db, today, today + timedelta(days=1)) == []
     assert not triage.is_hidden(db, C_FAKE)
 

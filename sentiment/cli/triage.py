@@ -100,7 +100,8 @@ def show(env: Env, item_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(item)
         return
-    size = f", {item['member_count']} documents" if item["kind"] == "cluster" else ""
+    n = item.get("member_count", 0)
+    size = f", {n} document{'s' if n != 1 else ''}" if item["kind"] == "cluster" else ""
     click.echo(f"{item['kind']} {item['id']} ({item['subkind'] or '-'}{size})")
     click.echo(f"  title:    {_oneline(item['title'])}")
     if item["kind"] == "document":
