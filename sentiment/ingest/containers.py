@@ -159,6 +159,11 @@ def unwrap_jsonp(text: str) -> str:
     return stripped
 
 
+def _starts_json(line: str) -> bool:
+    """A JSON-lines line: an object or array, possibly in a JSONP wrapper (one response per line)."""
+    return line.startswith(("{", "[")) or bool(_JSONP.match(line))
+
+
 def _loads(text: str) -> Any:
     return json.loads(text, parse_int=str, parse_float=str)
 
@@ -176,8 +181,8 @@ def _json_docs(path: Path, text: str, container: str) -> Iterator[tuple[str, Any
             yield "", _loads(body)
             return
         except json.JSONDecodeError as exc:
-            lines = [ln for ln in body.splitlines() if ln.strip()]
-            if len(lines) < 2 or not all(ln.lstrip().startswith(("{", "[")) for ln in lines[:2]):
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            if len(lines) < 2 or not all(_starts_json(ln) for ln in lines[:2]):
                 raise _json_error(path, exc) from None
     yield from _json_lines(path, io.StringIO(text))
 
