@@ -49,6 +49,7 @@ DEFAULT_SECTIONS: dict[str, tuple[str, ...]] = {
 OTHER_SECTIONS = ("clusters", "items", "qa")
 # Triage (a later issue): a cluster or document in one of these states is left out of digests.
 HIDDEN_TRIAGE_STATES = frozenset({"resolved", "ignored"})
+HIDDEN_STATUSES = frozenset({"closed", "resolved", "ignored"})  # clusters.status
 ITEM_URL = "https://detail.tmall.com/item.htm?id={}"
 LIMITS = {"clusters": 12, "items": 10, "unanswered": 20, "escalation": 10, "qa": 10}
 EXAMPLES = 3
@@ -313,7 +314,7 @@ def _section(rows: list[dict[str, Any]], total: int) -> dict[str, Any]:
 
 def _clusters(db: sqlite_utils.Database, start: datetime, end: datetime, rules: Any,
               audience: str) -> dict[str, Any]:
-    categories, rule_ids = audience_scope(rules, audience)
+    categories = audience_scope(rules, audience)[0]
     rows = db.execute(
         "SELECT c.*, t.state AS triage FROM clusters c LEFT JOIN triage t ON t.item_key = 'cluster:' || c.id"
         " WHERE datetime(c.last_seen) >= ? AND datetime(c.first_seen) < ?", [utc_key(start), utc_key(end)])
@@ -321,13 +322,10 @@ def _clusters(db: sqlite_utils.Database, start: datetime, end: datetime, rules: 
     picked = []
     for values in rows.fetchall():
         c = dict(zip(names, values))
-        if c["triage"] in HIDDEN_TRIAGE_STATES or c["status"] in HIDDEN_TRIAGE_STATES:
+        if c["triage"] in HIDDEN_TRIAGE_STATES or c["status"] in HIDDEN_STATUSES or not c["size"]:
             continue
-        if c["rule_id"] and rule_ids:
-            if c["rule_id"] not in rule_ids:
-                continue
-        elif c["category"] and c["category"] not in categories:
-            continue
+        if c["category"] and c["category"] not in categories:
+            continue  # uncategorised clusters (spikes, topics, duplicates) go to every audience
         picked.append(c)
     picked.sort(key=lambda c: (SEVERITY_RANK.get(c["severity"], 9), -(c["size"] or 0), c["id"]))
     return _section([_cluster(db, c, start, end) for c in picked[:LIMITS["clusters"]]], len(picked))
@@ -344,16 +342,28 @@ def _cluster(db: sqlite_utils.Database, c: dict[str, Any], start: datetime, end:
     docs = [dict(zip(names, v)) for v in examples.fetchall()]
     new = db.execute(f"SELECT count(*) FROM cluster_members m JOIN documents d ON d.id = m.document_id"
                      f" WHERE m.cluster_id = ? AND {where}", [c["id"], *params]).fetchone()[0]
-    cats = [c["category"]] if c["category"] and not c["rule_id"] else None
+    cats = [c["category"]] if c["category"] else None
     return {
         "id": c["id"], "kind": c["kind"], "kind_name": CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
-        "title": c["title"] or category_name(c["category"]), "item_id": c["item_id"],
+        "title": _cluster_title(c), "item_id": c["item_id"],
         "item_title": c["item_title"] or c["item_id"] or "（多个商品）", "link": item_link(c["item_id"]),
-        "category": c["category"], "category_name": category_name(c["category"]) if c["category"] else "—",
+        "category": c["category"],
+        "category_name": category_name(c["category"]) if c["category"] else CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
         "severity": c["severity"], "size": c["size"] or 0, "new": new, "triage": c["triage"],
         "first_seen": (c["first_seen"] or "")[:10], "last_seen": (c["last_seen"] or "")[:10],
         "examples": [_doc(d, _hits(db, d["id"], c["rule_id"], cats)) for d in docs],
     }
+
+
+def _cluster_title(c: Mapping[str, Any]) -> str:
+    """Rule clusters: category and their top terms; others keep the title clustering gave them."""
+    if c["kind"] != "rule" or not c["category"]:
+        return c["title"] or CLUSTER_KIND_NAMES.get(c["kind"], c["kind"])
+    try:
+        terms = [str(t) for t in json.loads(c["meta"] or "{}").get("terms", [])][:3]
+    except (ValueError, AttributeError):
+        terms = []
+    return category_name(c["category"]) + (f"：{'、'.join(terms)}" if terms else "")
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

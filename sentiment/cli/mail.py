@@ -1,0 +1,171 @@
+"""`sentiment digest`, `sentiment alerts` and `sentiment outbox [retry|send]`."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+
+
+def _audiences(env: Env, audience: str) -> list[str]:
+    from sentiment.errors import ConfigError
+
+    names = sorted(env.settings.audiences)
+    if audience == "all":
+        if not names:
+            raise ConfigError("no audiences configured: add [audiences.cs] to = [...] to sentiment.toml")
+        return names
+    if audience not in names:
+        raise ConfigError(f"unknown audience {audience!r} (configured: {', '.join(names) or 'none'})")
+    return [audience]
+
+
+def _echo_report(report: dict) -> None:
+    click.echo(f"sent {len(report['sent'])}, retrying {len(report['retrying'])}, failed {len(report['failed'])},"
+               f" unknown {len(report['unknown'])}")
+    for bucket in ("retrying", "failed", "unknown"):
+        for entry in report[bucket]:
+            click.echo(f"  #{entry['id']} {bucket}: {entry['error']}", err=True)
+
+
+@cli.command()
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Day to report (default: yesterday).")
+@click.option("--audience", default="all", show_default=True, help="Audience name from [audiences], or all.")
+@click.option("--send", is_flag=True, help="Queue the digests, then deliver everything pending.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write .eml, .html and .txt previews here instead of queueing.")
+@json_option
+@pass_env
+def digest(env: Env, day: datetime | None, audience: str, send: bool, out: Path | None, as_json: bool) -> None:
+    """Render the daily risk digest per audience into the outbox (or DIR) and print the paths.
+
+    Each audience and day is queued once; run again, it prints the queued copy.
+
+    Example: sentiment digest --date 2024-05-01 --audience cs --out preview/
+    """
+    from sentiment import digest as digestmod
+    from sentiment import mailer
+
+    if send and out:
+        raise click.UsageError("--send and --out exclude each other")
+    settings = env.settings
+    now = datetime.now(timezone.utc)
+    the_day: date = day.date() if day else now.astimezone(settings.tz).date() - timedelta(days=1)
+    names = _audiences(env, audience)
+    db = env.open_db()
+    results = []
+    if out:
+        for name in names:
+            message = digestmod.render_digest(digestmod.build_digest(db, settings, name, the_day))
+            paths = mailer.export(out, settings, key=f"digest:{name}:{the_day}", now=now,
+                                  recipients=settings.audiences[name], message=message)
+            results.append({"audience": name, "subject": message.subject, **paths})
+    else:
+        ids = digestmod.queue_digests(db, settings, the_day, names, now=now)
+        rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)}
+        results = [{"audience": n, "id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"],
+                    "status": rows[i]["status"]} for n, i in zip(names, ids)]
+    report = mailer.send_pending(db, settings, now) if send else None
+    if as_json:
+        emit_json({"date": the_day.isoformat(), "digests": results, "send": report})
+        return
+    for r in results:
+        click.echo(f"{r['audience']}: {r['eml']}  {r['subject']}")
+        if "html" in r:
+            click.echo(f"{r['audience']}: {r['html']}")
+    if report is not None:
+        _echo_report(report)
+
+
+@cli.command()
+@click.option("--send", is_flag=True, help="Deliver pending messages after queueing.")
+@json_option
+@pass_env
+def alerts(env: Env, send: bool, as_json: bool) -> None:
+    """Queue immediate alerts for critical reviews created recently (and optionally send them).
+
+    Example: sentiment alerts --send
+    """
+    from sentiment import alerts as alertsmod
+    from sentiment import mailer
+
+    now = datetime.now(timezone.utc)
+    db = env.open_db()
+    ids = alertsmod.queue_alerts(db, env.settings, now)
+    report = mailer.send_pending(db, env.settings, now) if send else None
+    rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)} if ids else {}
+    queued = [{"id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"]} for i in ids]
+    if as_json:
+        emit_json({"queued": queued, "send": report})
+        return
+    click.echo(f"queued {len(queued)} alert(s)")
+    for q in queued:
+        click.echo(f"  #{q['id']} {q['eml']}  {q['subject']}")
+    if report is not None:
+        _echo_report(report)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sending", "delivering", "sent", "failed", "unknown"]),
+              help="Only messages in this state.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@json_option
+@click.pass_context
+def outbox(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """List outbox messages (newest first); subcommands retry and send.
+
+    Example: sentiment outbox --status failed --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from sentiment import mailer
+
+    env: Env = ctx.find_object(Env)
+    rows = mailer.list_outbox(env.open_db(), status=status, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("outbox is empty")
+    for r in rows:
+        click.echo(f"#{r['id']:<5} {r['status']:<10} {r['kind']:<6} {r['audience'] or '-':<8} "
+                   f"tries {r['attempts']}  {r['subject']}")
+        if r["last_error"] and r["status"] != "sent":
+            click.echo(f"       last error: {r['last_error']}")
+
+
+@outbox.command("retry")
+@click.argument("message_id", required=False, type=int)
+@json_option
+@pass_env
+def outbox_retry(env: Env, message_id: int | None, as_json: bool) -> None:
+    """Make failed messages due again now (one ID, also an `unknown` one; or all failed and waiting).
+
+    Example: sentiment outbox retry 12 && sentiment outbox send
+    """
+    from sentiment import mailer
+
+    ids = mailer.retry(env.open_db(), message_id)
+    if as_json:
+        emit_json({"retried": ids})
+    else:
+        click.echo(f"{len(ids)} message(s) due again: {', '.join(f'#{i}' for i in ids) or '-'}")
+
+
+@outbox.command("send")
+@json_option
+@pass_env
+def outbox_send(env: Env, as_json: bool) -> None:
+    """Deliver the pending messages that are due (the worker does this on its own schedule).
+
+    Example: sentiment outbox send
+    """
+    from sentiment import mailer
+
+    report = mailer.send_pending(env.open_db(), env.settings, datetime.now(timezone.utc))
+    if as_json:
+        emit_json(report)
+    else:
+        _echo_report(report)
