@@ -103,4 +103,3 @@ from sentiment.cli import worker as _worker  # noqa: E402,F401
 from sentiment.cli import triage as _triage  # noqa: E402,F401
 from sentiment.cli import mail as _mail  # noqa: E402,F401
 from sentiment.cli import clusters as _clusters  # noqa: E402,F401
-from sentiment.cli import clusters as _clusters  # noqa: E402,F401
