@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ahocorasick
 
 from sentiment.negation import NEGATORS, Scopes, fallback_tokens
-from sentiment.query import Occ, Term, triggers, walk_terms
+from sentiment.query import Occ, Shadow, Term, map_shadow, possible, shadow, triggers, walk_terms
 
 if TYPE_CHECKING:
     from sentiment.rules import Compiled, Hit, MatchInput
 
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _NEGATOR_CHARS = frozenset("不没无未非别")
+_NONE: list[Occ] = []  # shared empty result (never mutated)
 
 
 def _is_word_char(c: str) -> bool:
@@ -54,12 +55,14 @@ class Matcher:
         self.key_rules: dict[int, list[int]] = {}
         self.always: list[int] = []
         self.rule_terms: list[list[Term]] = []
+        self.rule_shadow: list[Shadow] = []  # keys that must occur, checked before evaluating
         for ri, c in enumerate(self.compiled):
             terms = walk_terms(c.node) + (walk_terms(c.exclude) if c.exclude is not None else [])
             self.rule_terms.append(terms)
             for term in terms:
                 if term.kind == "lit":
                     self.lits.add(self._key(term.text))
+            self.rule_shadow.append(map_shadow(shadow(c.node), self._key))
             trig = triggers(c.node)
             if trig is None:
                 self.always.append(ri)
@@ -89,15 +92,19 @@ class Matcher:
     # -- scanning ----------------------------------------------------------
     def _scan(self, low: str) -> tuple[set[int], list[tuple[int, int, int]]]:
         cands: set[int] = set(self.always)
-        found: list[tuple[int, int, int]] = []
         if not self.keys or not low:
+            return cands, []
+        found = [(v[0], end + 1 - v[1], end + 1) for end, v in self.automaton.iter(low)]
+        if not found:
             return cands, found
         key_rules = self.key_rules
-        for end, (idx, length) in self.automaton.iter(low):
-            found.append((idx, end + 1 - length, end + 1))
+        for idx, _, _ in found:
             rules = key_rules.get(idx)
             if rules:
                 cands.update(rules)
+        if len(cands) > len(self.always):
+            ids = {f[0] for f in found}
+            cands = {ri for ri in cands if possible(self.rule_shadow[ri], ids)}
         return cands, found
 
     def match(self, doc: "MatchInput") -> list["Hit"]:
@@ -218,6 +225,8 @@ class DocContext:
                 "sku": d.sku}[name]
 
     def occurrences(self, term: Term) -> list[Occ]:
+        if term.kind == "lit" and term.text not in self.raw:
+            return _NONE
         key = (term.kind, term.text)
         cached = self._cache.get(key)
         if cached is not None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from typing import Sequence
 
 Token = tuple[str, int, int]
@@ -122,6 +123,7 @@ def fallback_tokens(text: str) -> list[Token]:
     return [(m.group(), m.start(), m.end()) for m in _FALLBACK.finditer(text)]
 
 
+@lru_cache(maxsize=8192)
 def _is_boundary(word: str) -> bool:
     return word in CONTRAST or all(ch in CLAUSE_PUNCT for ch in word)
 
@@ -136,6 +138,8 @@ class Scopes:
         self.starts = [t[1] for t in tokens]
         self.ends = [t[2] for t in tokens]
         self.clause = self._clauses()
+        self._by_clause: dict[int, list[int]] | None = None
+        self._questions: dict[int, str | None] = {}
         self.covered: set[int] = set()  # tokens covered by matched terms (skipped by 异味和发霉都没有)
 
     def _clauses(self) -> list[int]:
@@ -292,7 +296,12 @@ class Scopes:
         if first >= len(self.clause):
             return None
         cid = self.clause[first]
-        idx = [j for j in range(len(self.words)) if self.clause[j] == cid]
+        if cid not in self._questions:
+            self._questions[cid] = self._question(cid)
+        return self._questions[cid]
+
+    def _question(self, cid: int) -> str | None:
+        idx = self._members(cid)
         words = [self.words[j] for j in idx]
         if any(w in RHETORICAL for w in words):
             return None
@@ -311,5 +320,12 @@ class Scopes:
         return None
 
     def _rhetorical(self, first: int) -> bool:
-        cid = self.clause[first]
-        return any(self.words[j] in RHETORICAL for j in range(len(self.words)) if self.clause[j] == cid)
+        return any(self.words[j] in RHETORICAL for j in self._members(self.clause[first]))
+
+    def _members(self, cid: int) -> list[int]:
+        """Token indices of clause `cid` (computed once per document)."""
+        if self._by_clause is None:
+            self._by_clause = {}
+            for j, c in enumerate(self.clause):
+                self._by_clause.setdefault(c, []).append(j)
+        return self._by_clause.get(cid, [])

@@ -27,7 +27,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Protocol, Union
+from functools import cached_property
+from typing import Callable, Protocol, Union
 
 from sentiment.errors import RuleError
 from sentiment.text import normalize
@@ -43,6 +44,8 @@ _LATIN_WILD = re.compile(r"^[A-Za-z0-9_\-.*?]+$")
 
 
 class Context(Protocol):
+    raw: dict[str, list[tuple[int, int]]]  # literal keys that occurred in the text -> spans
+
     def occurrences(self, term: "Term") -> list[Occ]: ...
     def field(self, name: str) -> object: ...
 
@@ -77,9 +80,24 @@ class And:
 class Or:
     children: tuple["Node", ...]
 
+    @cached_property
+    def _split(self) -> tuple[dict[str, "Term"], tuple["Node", ...]]:
+        lits = {c.text: c for c in self.children if isinstance(c, Term) and c.kind == "lit"}
+        rest = tuple(c for c in self.children if not (isinstance(c, Term) and c.kind == "lit"))
+        return lits, rest
+
     def ev(self, ctx: Context) -> tuple[bool, list[Occ]]:
+        # literal children are looked up from the (few) keys that occurred, not one by one
+        lits, rest = self._split
         found, spans = False, []
-        for child in self.children:
+        for key in ctx.raw:
+            term = lits.get(key)
+            if term is not None:
+                occs = ctx.occurrences(term)
+                if occs:
+                    found = True
+                    spans.extend(occs)
+        for child in rest:
             ok, occs = child.ev(ctx)
             if ok:
                 found = True
@@ -387,6 +405,54 @@ def trigger_key(term: Term) -> str | None:
         parts = [p for p in re.split(r"[*?]", term.text) if len(p) >= 2]
         return max(parts, key=len) if parts else None
     return None
+
+
+Shadow = Union[bool, frozenset, tuple]
+
+
+def shadow(node: Node) -> Shadow:
+    """The query reduced to "which keys must occur": True (no key needed), a frozenset
+    (any of these keys), ("all", parts) or ("any", parts). Checked by `possible` before
+    a candidate rule is evaluated: `客服 NEAR/4 (差劲 OR 垃圾)` is skipped when only 客服 occurs.
+    """
+    if isinstance(node, Term):
+        key = trigger_key(node)
+        return frozenset([key]) if key else True
+    if isinstance(node, (And, Near)):
+        kids = node.children if isinstance(node, And) else (node.left, node.right)
+        parts = [p for p in (shadow(c) for c in kids) if p is not True]
+        return True if not parts else parts[0] if len(parts) == 1 else ("all", tuple(parts))
+    if isinstance(node, Or):
+        parts = [shadow(c) for c in node.children]
+        if any(p is True for p in parts):
+            return True
+        keys = frozenset().union(*(p for p in parts if isinstance(p, frozenset)))
+        rest = tuple(p for p in parts if not isinstance(p, frozenset))
+        if not rest:
+            return keys
+        return ("any", ((keys,) if keys else ()) + rest)
+    return True
+
+
+def possible(sh: Shadow, found: set) -> bool:
+    if sh is True:
+        return True
+    if isinstance(sh, frozenset):
+        return not sh.isdisjoint(found)
+    op, parts = sh  # type: ignore[misc]
+    if op == "all":
+        return all(possible(p, found) for p in parts)
+    return any(possible(p, found) for p in parts)
+
+
+def map_shadow(sh: Shadow, key_id: "Callable[[str], int]") -> Shadow:
+    """The same shadow with keys replaced by automaton ids."""
+    if sh is True:
+        return True
+    if isinstance(sh, frozenset):
+        return frozenset(key_id(k) for k in sh)
+    op, parts = sh  # type: ignore[misc]
+    return (op, tuple(map_shadow(p, key_id) for p in parts))
 
 
 def triggers(node: Node) -> frozenset[str] | None:
