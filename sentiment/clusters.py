@@ -250,7 +250,7 @@ def rule_candidates(db: sqlite_utils.Database, settings_by_category: Mapping[str
     h_s, since_s, now_s = stamp(horizon, tz), stamp(since, tz), stamp(now, tz)
     touched = {tuple(r) for r in db.execute(
         f"SELECT DISTINCT {ITEM_KEY_SQL}, h.category FROM rule_hits h JOIN documents d ON d.id = h.document_id"
-        " WHERE d.created_at >= ? AND d.created_at <= ?", [since_s, now_s])}
+        " WHERE h.created_at >= ? AND h.created_at <= ?", [since_s, now_s])}
     scan_from: dict[tuple[str, str], str] = {}
     scope: set[str] = set()
     for cid, key, category, first in db.execute(
@@ -263,7 +263,7 @@ def rule_candidates(db: sqlite_utils.Database, settings_by_category: Mapping[str
     rows = db.execute(
         f"SELECT {ITEM_KEY_SQL} AS k, h.category, d.id, d.created_at, d.item_id, d.item_title, h.rule_id,"
         " h.severity, h.terms FROM rule_hits h JOIN documents d ON d.id = h.document_id"
-        f" WHERE d.created_at >= ? AND d.created_at <= ? AND {NOT_PLACEHOLDER}"
+        f" WHERE h.created_at >= ? AND h.created_at <= ? AND {NOT_PLACEHOLDER}"
         " ORDER BY k, h.category, d.created_at, d.id, h.rule_id", [lowest, now_s])
     groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for row in rows:
@@ -384,8 +384,14 @@ def daily_counts(db: sqlite_utils.Database, tz: tzinfo, start: datetime, now: da
     """item key -> local day -> (negatives, labeled documents); item key -> (item_id, latest title)."""
     offset_start, offset_end = start.astimezone(tz).utcoffset(), now.astimezone(tz).utcoffset()
     fixed = offset_start == offset_end and offset_start is not None
-    bucket = "date(d.created_at, ?)" if fixed else "strftime('%Y-%m-%dT%H:%M', d.created_at)"
-    params: list[Any] = [f"{int(offset_start.total_seconds() // 60):+d} minutes"] if fixed else []
+    params: list[Any] = []
+    if fixed:  # stored in that offset: the date is the prefix; otherwise let SQLite shift it
+        minutes = int(offset_start.total_seconds() // 60)
+        suffix = "Z" if minutes == 0 else f"{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        bucket = "CASE WHEN substr(d.created_at, 20) = ? THEN substr(d.created_at, 1, 10) ELSE date(d.created_at, ?) END"
+        params = [suffix, f"{minutes:+d} minutes"]
+    else:
+        bucket = "strftime('%Y-%m-%dT%H:%M', d.created_at)"
     rows = db.execute(
         f"SELECT {ITEM_KEY_SQL} AS k, {bucket} AS b, sum(a.label = 'negative'), count(*),"
         " max(d.item_id), max(d.item_title) FROM documents d JOIN analyses a ON a.document_id = d.id"

@@ -187,13 +187,18 @@ def near_groups(keys: Sequence[str], threshold: float, bands: int = 8) -> list[l
         sj = cache.setdefault(j, shingles(keys[j]))
         return len(si & sj) >= threshold * len(si | sj)
 
+    rows = 4
+    mix = np.array([1, 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
     for band in range(bands):
-        buckets: dict[bytes, list[int]] = defaultdict(list)
-        for i, row in enumerate(sig[:, band * 4:(band + 1) * 4]):
-            buckets[row.tobytes()].append(i)
-        for bucket in buckets.values():
+        with np.errstate(over="ignore"):
+            code = np.bitwise_xor.reduce(sig[:, band * rows:(band + 1) * rows] * mix, axis=1)
+        order = np.argsort(code, kind="stable")
+        cuts = np.flatnonzero(np.diff(code[order])) + 1
+        starts, ends = np.concatenate(([0], cuts)), np.concatenate((cuts, [len(order)]))
+        for lo, hi in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+            bucket = order[lo:hi].tolist()
             for prev, j in zip(bucket, bucket[1:]):
-                for i in {bucket[0], prev}:
+                for i in sorted({bucket[0], prev}):
                     if find(i) != find(j) and similar(i, j):
                         parent[find(j)] = find(i)
     groups: dict[int, list[int]] = defaultdict(list)
@@ -205,27 +210,29 @@ def near_groups(keys: Sequence[str], threshold: float, bands: int = 8) -> list[l
 def duplicate_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str) -> list[Candidate]:
     """Duplicate clusters among the reviews created in [start, end]."""
     by_key: dict[str, list[tuple]] = defaultdict(list)
-    for row in db.execute(
-            "SELECT d.id, d.created_at, d.item_id, d.item_title, d.author, d.text FROM documents d"
-            " WHERE d.created_at >= ? AND d.created_at <= ? AND d.kind = 'review'"
-            f" AND {NOT_PLACEHOLDER} AND length(d.text) >= ? ORDER BY d.created_at, d.id",
-            [start, end, opts.duplicate_min_chars]):
+    rows = db.execute(
+        "SELECT d.id, d.created_at, d.item_id, d.item_title, d.author, d.text FROM documents d"
+        " WHERE d.created_at >= ? AND d.created_at <= ? AND d.kind = 'review'"
+        f" AND {NOT_PLACEHOLDER} AND length(d.text) >= ? ORDER BY d.created_at, d.id",
+        [start, end, opts.duplicate_min_chars]).fetchall()
+    for row in rows:
         key = text_key(row[5])
         if len(key) >= opts.duplicate_min_chars:
             by_key[key].append(row)
-    recent = sorted(by_key, key=lambda k: (by_key[k][-1][1], k), reverse=True)[:opts.duplicate_max_texts]
-    recent.sort()
-    merged = {k: [k] for k in by_key}
-    for group in near_groups(recent, opts.duplicate_similarity):
-        keys = sorted(recent[i] for i in group)
-        for k in keys:
+    keys = list(by_key)
+    if len(keys) > opts.duplicate_max_texts:  # near-identical matching: the most recent texts
+        keys = sorted(keys, key=lambda k: (by_key[k][-1][1], k), reverse=True)[:opts.duplicate_max_texts]
+    merged = {k: [k] for k in by_key if len(by_key[k]) >= opts.duplicate_min_size}
+    for group in near_groups(keys, opts.duplicate_similarity):
+        texts = sorted(keys[i] for i in group)
+        for k in texts:
             merged.pop(k, None)
-        merged[keys[0]] = keys
+        merged[texts[0]] = texts
     candidates = []
-    for keys in merged.values():
-        rows = sorted((r for k in keys for r in by_key[k]), key=lambda r: (r[1], r[0]))
-        if len(rows) >= opts.duplicate_min_size:
-            candidates.append(_duplicate(rows, len(keys)))
+    for texts in merged.values():
+        members = sorted((r for k in texts for r in by_key[k]), key=lambda r: (r[1], r[0]))
+        if len(members) >= opts.duplicate_min_size:
+            candidates.append(_duplicate(members, len(texts)))
     return sorted(candidates, key=lambda c: (c.first_seen, c.id))
 
 
