@@ -164,7 +164,7 @@ def render_alert(data: Mapping[str, Any]) -> RenderedMessage:
 def _recipients(settings: Settings, rule: Any) -> list[str]:
     out: list[str] = []
     for owner in tuple(rget(rule, "owners", ()) or ()):
-        out.extend(a for a in settings.audiences.get(owner, ()) if a not in out)
+        out.extend(a for a in mailer.audiences(settings).get(owner, ()) if a not in out)
     return out
 
 

@@ -249,6 +249,14 @@ def digest_options(settings: Settings, audience: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- build
 
+def latest_day(db: sqlite_utils.Database, tz: ZoneInfo) -> date | None:
+    """The local day of the newest document (for demos and back-filled stores)."""
+    row = db.execute("SELECT max(datetime(created_at)) FROM documents").fetchone()
+    if not row or not row[0]:
+        return None
+    return datetime.fromisoformat(row[0]).replace(tzinfo=timezone.utc).astimezone(tz).date()
+
+
 def day_stats(db: sqlite_utils.Database, day: date, tz: ZoneInfo) -> dict[str, Any]:
     where, params = between("d.created_at", *day_bounds(day, tz))
     row = db.execute(
@@ -490,12 +498,13 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
     """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>)."""
     from sentiment import mailer
 
-    names = list(audiences) if audiences is not None else sorted(settings.audiences)
+    configured = mailer.audiences(settings)
+    names = list(audiences) if audiences is not None else sorted(configured)
     if rules is None:
         rules = load_default_rules(settings)
     ids = []
     for name in names:
-        recipients = settings.audiences.get(name)
+        recipients = configured.get(name)
         if not recipients:
             raise ConfigError(f"audience {name!r} has no recipients: add [audiences.{name}] to = [...]")
         key = f"digest:{name}:{day.isoformat()}"

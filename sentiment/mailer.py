@@ -46,6 +46,15 @@ LISTED = ("id", "key", "kind", "audience", "recipients", "subject", "status", "a
           "last_error", "created_at", "sent_at", "eml_path")
 
 
+# With no [audiences] configured (the embedded default), mail still renders: to local placeholders.
+DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"cs": ("cs@localhost",), "pr": ("pr@localhost",)}
+
+
+def audiences(settings: Settings) -> Mapping[str, tuple[str, ...]]:
+    """The configured audiences, or cs and pr at localhost when none are configured."""
+    return settings.audiences or DEFAULT_AUDIENCES
+
+
 class Rendered(Protocol):
     subject: str
     text: str

@@ -355,3 +355,18 @@ def test_cli_digest_out_outbox_and_retry(tmp_path: Path) -> None:
     result = runner.invoke(cli, [*base, "digest", "--date", "2024-05-01", "--send"])
     assert result.exit_code == 0 and "sent 2," in result.output
     assert len(list((tmp_path / "outbox" / "sent").glob("*.eml"))) == 2
+
+
+def test_cli_without_config_renders_latest_day_for_default_audiences(tmp_path: Path) -> None:
+    seed_day(store.open_db(tmp_path / "sentiment.db"))  # the embedded default: ./sentiment.db, ./outbox/
+    runner = CliRunner()
+    result = runner.invoke(cli, ["digest", "--date", "latest"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"cs: {tmp_path / 'outbox' / '00001-digest_cs_2024-05-01.eml'}  【舆情日报】2024-05-01")
+    assert (tmp_path / "outbox" / "00002-digest_pr_2024-05-01.eml").exists()
+    to = message_from_bytes((tmp_path / "outbox" / "00001-digest_cs_2024-05-01.eml").read_bytes(),
+                            policy=default_policy)["To"]
+    assert to == "cs@localhost"
+    result = runner.invoke(cli, ["digest", "--date", "May 1"])
+    assert result.exit_code == 2 and "'May 1' is not a date like 2024-05-01 or `latest`" in result.output

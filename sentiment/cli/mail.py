@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,8 +12,9 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 def _audiences(env: Env, audience: str) -> list[str]:
     from sentiment.errors import ConfigError
+    from sentiment.mailer import audiences
 
-    names = sorted(env.settings.audiences)
+    names = sorted(audiences(env.settings))
     if audience == "all":
         if not names:
             raise ConfigError("no audiences configured: add [audiences.cs] to = [...] to sentiment.toml")
@@ -20,6 +22,23 @@ def _audiences(env: Env, audience: str) -> list[str]:
     if audience not in names:
         raise ConfigError(f"unknown audience {audience!r} (configured: {', '.join(names) or 'none'})")
     return [audience]
+
+
+def _day(value: str | None, db: Any, settings: Any, now: datetime) -> date:
+    from sentiment.digest import latest_day
+
+    if value is None:
+        return now.astimezone(settings.tz).date() - timedelta(days=1)
+    if value == "latest":
+        found = latest_day(db, settings.tz)
+        if found is None:
+            raise click.UsageError("--date latest: the store has no documents yet (run `sentiment ingest`)")
+        return found
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-05-01 or `latest`", param_hint="--date") \
+            from None
 
 
 def _echo_report(report: dict) -> None:
@@ -31,14 +50,15 @@ def _echo_report(report: dict) -> None:
 
 
 @cli.command()
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Day to report (default: yesterday).")
+@click.option("--date", "day", metavar="YYYY-MM-DD|latest",
+              help="Day to report (default: yesterday; latest: the day of the newest document).")
 @click.option("--audience", default="all", show_default=True, help="Audience name from [audiences], or all.")
 @click.option("--send", is_flag=True, help="Queue the digests, then deliver everything pending.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write .eml, .html and .txt previews here instead of queueing.")
 @json_option
 @pass_env
-def digest(env: Env, day: datetime | None, audience: str, send: bool, out: Path | None, as_json: bool) -> None:
+def digest(env: Env, day: str | None, audience: str, send: bool, out: Path | None, as_json: bool) -> None:
     """Render the daily risk digest per audience into the outbox (or DIR) and print the paths.
 
     Each audience and day is queued once; run again, it prints the queued copy.
@@ -52,15 +72,15 @@ def digest(env: Env, day: datetime | None, audience: str, send: bool, out: Path 
         raise click.UsageError("--send and --out exclude each other")
     settings = env.settings
     now = datetime.now(timezone.utc)
-    the_day: date = day.date() if day else now.astimezone(settings.tz).date() - timedelta(days=1)
     names = _audiences(env, audience)
     db = env.open_db()
+    the_day = _day(day, db, settings, now)
     results = []
     if out:
         for name in names:
             message = digestmod.render_digest(digestmod.build_digest(db, settings, name, the_day))
             paths = mailer.export(out, settings, key=f"digest:{name}:{the_day}", now=now,
-                                  recipients=settings.audiences[name], message=message)
+                                  recipients=mailer.audiences(settings)[name], message=message)
             results.append({"audience": name, "subject": message.subject, **paths})
     else:
         ids = digestmod.queue_digests(db, settings, the_day, names, now=now)
