@@ -38,6 +38,10 @@ def _is_cjk(c: str) -> bool:
     return "\u3400" <= c <= "\u9fff"
 
 
+def _bytes(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
 def lower(text: str) -> str:
     """Lower-case without changing the length (offsets stay valid)."""
     low = text.lower()
@@ -72,9 +76,11 @@ class Matcher:
         for mask in masks:
             self.mask_ids.add(self._key(mask))
         self.key_text = {i: k for k, i in self.keys.items()}
+        # Keys and texts go in as UTF-8 bytes spelled as latin-1 strings: the automaton's
+        # nodes then branch on <= 256 values and the scan is ~2x faster than on code points.
         self.automaton = ahocorasick.Automaton()
         for key, idx in self.keys.items():
-            self.automaton.add_word(key, (idx, len(key)))
+            self.automaton.add_word(_bytes(key), (idx, len(_bytes(key)), len(key)))
         if self.keys:
             self.automaton.make_automaton()
 
@@ -94,9 +100,15 @@ class Matcher:
         cands: set[int] = set(self.always)
         if not self.keys or not low:
             return cands, []
-        found = [(v[0], end + 1 - v[1], end + 1) for end, v in self.automaton.iter(low)]
+        lat = _bytes(low)
+        found = [(v[0], end + 1 - v[1], v[2]) for end, v in self.automaton.iter(lat)]
         if not found:
             return cands, found
+        if len(lat) == len(low):  # ASCII: byte offsets are char offsets
+            found = [(idx, b, b + n) for idx, b, n in found]
+        else:
+            found = [(idx, c, c + n) for idx, b, n in found
+                     for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
         key_rules = self.key_rules
         for idx, _, _ in found:
             rules = key_rules.get(idx)
@@ -208,13 +220,14 @@ class DocContext:
         if self._scopes is None:
             tokens = self.doc.tokens or fallback_tokens(self.text)
             sc = Scopes(self.text, tokens, self.doc.kind)
+            sc.term_spans = [span for spans in self.raw.values() for span in spans]
             self.sn_spans: list[tuple[int, int]] = []  # token ranges of aligned 不发货-like terms
             for key, spans in self.raw.items():
-                negating = key not in NEGATORS and not _NEGATOR_CHARS.isdisjoint(key)
+                if key in NEGATORS or _NEGATOR_CHARS.isdisjoint(key):
+                    continue
                 for s, e in spans:
                     first, last = sc.token_range(s, e)
-                    sc.covered.update(range(first, last + 1))
-                    if negating and (self.fallback or sc.aligned(s, e, first, last) is None):
+                    if self.fallback or sc.aligned(s, e, first, last) is None:
                         self.sn_spans.append((first, last))
             self._scopes = sc
         return self._scopes

@@ -129,7 +129,7 @@ def _is_boundary(word: str) -> bool:
 
 
 class Scopes:
-    """Clause structure of one document, built lazily and only for documents with candidates."""
+    """Clause structure of one document, worked out lazily around the matched terms only."""
 
     def __init__(self, text: str, tokens: Sequence[Token], kind: str = "review") -> None:
         self.text = text
@@ -137,50 +137,66 @@ class Scopes:
         self.words = [t[0] for t in tokens]
         self.starts = [t[1] for t in tokens]
         self.ends = [t[2] for t in tokens]
-        self.clause = self._clauses()
-        self._by_clause: dict[int, list[int]] | None = None
+        self.n = len(self.words)
+        self.term_spans: list[tuple[int, int]] = []  # char spans of matched terms (set by the matcher)
+        self._covered: set[int] | None = None
+        self._clause: dict[int, tuple[int, int]] = {}
         self._questions: dict[int, str | None] = {}
-        self.covered: set[int] = set()  # tokens covered by matched terms (skipped by 异味和发霉都没有)
+        self._rhetoric: dict[int, bool] = {}
 
-    def _clauses(self) -> list[int]:
-        out: list[int] = []
-        cid, prev_end = 0, None
-        for word, start in zip(self.words, self.starts):
-            if _is_boundary(word):
-                cid += 1
-                out.append(-1)
-                prev_end = None
-                continue
-            if prev_end is not None and start > prev_end and self.text[prev_end:start].isspace():
-                cid += 1
-            out.append(cid)
-            prev_end = self.ends[len(out) - 1]
-        return out
+    # -- clauses -----------------------------------------------------------
+    def _brk(self, j: int) -> bool:
+        """Token j is itself a boundary (punctuation, 但是...)."""
+        return _is_boundary(self.words[j])
+
+    def _gap(self, j: int) -> bool:
+        """Whitespace between tokens j-1 and j (tokens cover every non-space character)."""
+        return j > 0 and self.starts[j] > self.ends[j - 1]
+
+    def clause_of(self, i: int) -> tuple[int, int]:
+        """First and last token index of the clause holding token i."""
+        found = self._clause.get(i)
+        if found is None:
+            lo = i
+            while lo > 0 and not self._gap(lo) and not self._brk(lo - 1):
+                lo -= 1
+            hi = i
+            while hi + 1 < self.n and not self._gap(hi + 1) and not self._brk(hi + 1):
+                hi += 1
+            found = self._clause[i] = (lo, hi)
+        return found
+
+    @property
+    def covered(self) -> set[int]:
+        """Tokens covered by matched terms: 异味和发霉都没有 skips over 发霉 to reach 没有."""
+        if self._covered is None:
+            self._covered = set()
+            for s, e in self.term_spans:
+                first, last = self.token_range(s, e)
+                self._covered.update(range(first, last + 1))
+        return self._covered
 
     # -- positions -------------------------------------------------------
     def token_range(self, start: int, end: int) -> tuple[int, int]:
         """Indices of the first and last token overlapping [start, end)."""
         first = max(bisect_right(self.starts, start) - 1, 0)
-        if first < len(self.ends) and self.ends[first] <= start:
+        if first < self.n and self.ends[first] <= start:
             first += 1
         last = max(bisect_right(self.starts, end - 1) - 1, first)
         return first, last
 
     def aligned(self, start: int, end: int, first: int, last: int) -> str | None:
         """None when [start, end) respects token boundaries, else why not."""
-        if not self.words or first >= len(self.words):
+        if first >= self.n:
             return None
         s_ok, e_ok = self.starts[first] == start, self.ends[last] == end
         if s_ok and e_ok:
             return None
         if first != last:
-            return None if end - start > 2 else f"crosses tokens {self._span_words(first, last)}"
+            return None if end - start > 2 else f"crosses tokens {'/'.join(self.words[first:last + 1])}"
         if end - start == 1:
             return f"part of token {self.words[first]}"
         return None
-
-    def _span_words(self, first: int, last: int) -> str:
-        return "/".join(self.words[first:last + 1])
 
     # -- negation --------------------------------------------------------
     def negated(self, start: int, first: int, last: int, blocked: set[int] | frozenset[int] = frozenset()
@@ -190,31 +206,31 @@ class Scopes:
         `blocked` holds tokens of earlier terms that carry their own negator
         (不发货 in 不发货不退款): a scope does not reach across them.
         """
-        if first >= len(self.words) or self._rhetorical(first):
+        if first >= self.n or self._rhetorical(first):
             return None
         if start > self.starts[first]:
             prefix = self.text[self.starts[first]:start]
-            if prefix in NEGATORS or prefix in {"不是", "没有", "没"}:
+            if prefix in NEGATORS:
                 return prefix
         return self._neg_before(first, blocked) or self._neg_after(last)
 
     def _neg_before(self, first: int, blocked: set[int] | frozenset[int]) -> str | None:
-        cid = self.clause[first]
+        lo = self.clause_of(first)[0]
         steps = 0
-        for j in range(first - 1, -1, -1):
+        for j in range(first - 1, lo - 1, -1):
             word = self.words[j]
-            if self.clause[j] != cid or word in BREAKERS or j in blocked:
+            if word in BREAKERS or j in blocked:
                 return None
-            if word in NEGATORS and not self._not_a_negator(j, first):
-                return word if self._chain_odd(j) else None
+            if word in NEGATORS and not self._not_a_negator(j, first, lo):
+                return word if self._chain_odd(j, lo) else None
             steps += 1
             if steps >= NEG_CAP:
                 return None
         return None
 
-    def _not_a_negator(self, j: int, first: int) -> bool:
+    def _not_a_negator(self, j: int, first: int, lo: int) -> bool:
         word = self.words[j]
-        prev = self.words[j - 1] if j > 0 and self.clause[j - 1] == self.clause[j] else ""
+        prev = self.words[j - 1] if j > lo else ""
         if prev and word[0] in "不没" and word[1:] == prev:  # 会不会, 是不是: a question
             return True
         if prev in HYPO_COND and word in CONDITIONAL_NOT:  # 如果不是X: X asserted
@@ -226,40 +242,39 @@ class Scopes:
             return len(between) >= WEAK_CAP or any(w not in TRANSPARENT for w in between)
         return False
 
-    def _chain_odd(self, j: int) -> bool:
+    def _chain_odd(self, j: int, lo: int) -> bool:
         """Count adjacent negators ending at j (不是没有 = 2): odd means negated."""
         count, k = 1, j - 1
-        while k >= 0 and self.clause[k] == self.clause[j] and self.words[k] in NEGATORS:
+        while k >= lo and self.words[k] in NEGATORS:
             count, k = count + 1, k - 1
         return count % 2 == 1
 
     def _neg_after(self, last: int) -> str | None:
-        cid = self.clause[last]
-        n = len(self.words)
+        hi = self.clause_of(last)[1]
         j = last + 1
-        while j < n and self.clause[j] == cid and (self.words[j] in POST_FILLER or j in self.covered):
+        while j <= hi and (self.words[j] in POST_FILLER or j in self.covered):
             j += 1
-        if j >= n or self.clause[j] != cid or self.words[j] not in POST_NEG:
+        if j > hi or self.words[j] not in POST_NEG:
             return None
         cue = self.words[j]
-        j += 1
-        while j < n and self.clause[j] == cid:
-            if self.words[j] not in POST_TRAIL:
+        for k in range(j + 1, hi + 1):
+            if self.words[k] not in POST_TRAIL:
                 return None
-            j += 1
         return cue
 
     # -- hypotheticals ---------------------------------------------------
     def hypothetical(self, first: int) -> str | None:
         """Why the term at token `first` is hypothetical (and resolved), or None."""
-        cid = self.clause[first] if first < len(self.clause) else -1
+        if first >= self.n:
+            return None
+        lo = self.clause_of(first)[0]
         steps = 0
-        for j in range(first - 1, -1, -1):
+        for j in range(first - 1, lo - 1, -1):
             word = self.words[j]
-            if self.clause[j] != cid or word in RESOLVE or word in {"而且", "并且", "然后"}:
+            if word in RESOLVE or word in {"而且", "并且", "然后"}:
                 return None
             if word in HYPO_COND:
-                nxt = self.words[j + 1] if j + 1 < len(self.words) else ""
+                nxt = self.words[j + 1] if j + 1 < self.n else ""
                 return None if nxt in CONDITIONAL_NOT else f"conditional {word}"
             if word in HYPO_COUNTER:
                 return f"counterfactual {word}"
@@ -273,36 +288,37 @@ class Scopes:
 
     def _resolution(self, first: int) -> str | None:
         """A later clause that resolves a worry: marker + reassurance/negator, or a strong reassurance."""
-        cid = self.clause[first]
+        hi = self.clause_of(first)[1]
         marker: str | None = None
-        cur = cid
-        for j in range(first + 1, len(self.words)):
-            word, c = self.words[j], self.clause[j]
-            if c != cur:
-                cur, marker = c, None
-            if c == cid and word not in RESOLVE and marker is None:
+        for j in range(first + 1, self.n):
+            if self._brk(j):
+                marker = None
                 continue
-            if word in RESOLVE and c >= 0:
+            if self._gap(j):
+                marker = None
+            word, same = self.words[j], j <= hi
+            if same and word not in RESOLVE and marker is None:
+                continue
+            if word in RESOLVE:
                 marker = word
-            elif c != cid and word in STRONG_REASSURE:
+            elif not same and word in STRONG_REASSURE:
                 return word
-            elif marker and (word in REASSURE or word in NEG_STRONG or word in NEG_WEAK):
+            elif marker and (word in REASSURE or word in NEGATORS):
                 return f"{marker} ... {word}"
         return None
 
     # -- questions -------------------------------------------------------
     def question(self, first: int) -> str | None:
         """The question marker when the term sits in a polar question clause."""
-        if first >= len(self.clause):
+        if first >= self.n:
             return None
-        cid = self.clause[first]
-        if cid not in self._questions:
-            self._questions[cid] = self._question(cid)
-        return self._questions[cid]
+        lo, hi = self.clause_of(first)
+        if lo not in self._questions:
+            self._questions[lo] = self._question(lo, hi)
+        return self._questions[lo]
 
-    def _question(self, cid: int) -> str | None:
-        idx = self._members(cid)
-        words = [self.words[j] for j in idx]
+    def _question(self, lo: int, hi: int) -> str | None:
+        words = self.words[lo:hi + 1]
         if any(w in RHETORICAL for w in words):
             return None
         for a, b in zip(words, words[1:]):
@@ -311,21 +327,15 @@ class Scopes:
         for w in words:
             if w in POLAR:
                 return w
-        if words and words[-1] in QUESTION_END and len(words) > 1:
+        if len(words) > 1 and words[-1] in QUESTION_END:
             return words[-1]
-        if self.kind == "question" and idx and not any(w in WH_COMPLAINT for w in words):
-            nxt = idx[-1] + 1
-            if nxt < len(self.words) and "?" in self.words[nxt]:
-                return "?"
+        if self.kind == "question" and hi + 1 < self.n and "?" in self.words[hi + 1] \
+                and not any(w in WH_COMPLAINT for w in words):
+            return "?"
         return None
 
     def _rhetorical(self, first: int) -> bool:
-        return any(self.words[j] in RHETORICAL for j in self._members(self.clause[first]))
-
-    def _members(self, cid: int) -> list[int]:
-        """Token indices of clause `cid` (computed once per document)."""
-        if self._by_clause is None:
-            self._by_clause = {}
-            for j, c in enumerate(self.clause):
-                self._by_clause.setdefault(c, []).append(j)
-        return self._by_clause.get(cid, [])
+        lo, hi = self.clause_of(first)
+        if lo not in self._rhetoric:
+            self._rhetoric[lo] = any(self.words[j] in RHETORICAL for j in range(lo, hi + 1))
+        return self._rhetoric[lo]
