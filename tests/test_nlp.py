@@ -1,0 +1,186 @@
+"""Sentiment model: bundled default on hand-written Tmall-style reviews, training, files, errors."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from sentiment import features, nlp
+from sentiment.errors import ModelError
+from sentiment.nlp import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
+from sentiment.segment import get_segmenter
+from sentiment.text import normalize
+
+
+def score(text: str) -> float:
+    return load_model().score(normalize(text))[0]
+
+
+NEGATIVE = [
+    "不好用",
+    "不是很满意",
+    "没有想象中好",
+    "不会再买了",
+    "虽然包装精美，但是用了两天就坏了",
+    '呵呵，质量真"好"，用一次就坏',
+    "质量太差了，已经申请退货",
+    "客服态度差，问什么都不理人",
+    "收到就发霉了，味道怪怪的",
+    "说是正品，结果是假货",
+    "再也不会买了😡",
+    "外卖送了两个小时，饭都凉了，难吃",
+    "衣服色差很大，还起球",
+    "一般般吧，不值这个价",
+]
+POSITIVE = [
+    "没有异味",
+    "虽然物流慢，但是质量很好",
+    "质量很好，物流很快，好评",
+    "正品，很划算，会回购",
+    "穿着很舒服，没有色差",
+    "東西很好，包裝也很精美",  # traditional characters
+    "非常满意👍👍",
+    "买了三次了，一如既往的好",
+    "味道不错，分量足，送餐也快",
+    "客服很耐心，帮我换了尺码，点赞",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_default_model_negative(text: str) -> None:
+    assert score(text) < 0.4
+
+
+@pytest.mark.parametrize("text", POSITIVE)
+def test_default_model_positive(text: str) -> None:
+    assert score(text) > 0.6
+
+
+def test_emoji_are_signals() -> None:
+    assert score("👍") > 0.6 > 0.4 > score("😡")
+    assert score("收到了👍") > score("收到了😡")
+
+
+def test_negation_flips_what_follows_within_the_clause() -> None:
+    assert score("满意") > 0.6 and score("不满意") < 0.4
+    assert score("好用") > score("不好用")
+    # the scope ends at the clause boundary: the second clause is not negated
+    feats = features.extract(get_segmenter().cut("没有异味，很满意"))
+    assert "!异味" in feats and "满意" in feats and "!满意" not in feats
+
+
+def test_concession_weighs_the_part_after_but() -> None:
+    tokens = get_segmenter().cut("虽然物流慢，但是质量很好")
+    feats = features.extract(tokens)
+    assert feats["慢"] == features.W_CONCEDED and feats["好"] == features.W_CONTRAST
+    assert score("虽然质量很好，但是物流太慢了") < score("虽然物流太慢了，但是质量很好")
+
+
+def test_emoticons_are_single_tokens() -> None:
+    seg = get_segmenter()
+    assert ":)" in seg.cut("质量好:)") and "T_T" in seg.cut("坏了T_T")
+    assert seg.cut("12:30到的") == ["12", ":", "30", "到", "的"]
+    assert seg.cut("👍🏻") == ["👍"]  # skin tone dropped
+
+
+def test_score_returns_tokens_and_default_version() -> None:
+    model = load_model()
+    p, tokens = model.score("物流很快")
+    assert 0.0 <= p <= 1.0 and tokens == ["物流", "很快"]
+    assert model.version.startswith("builtin-") and model.path == nlp.default_model_path()
+    assert load_model() is model  # loaded once per process
+
+
+TINY_TEXTS = ["质量很好", "非常喜欢", "物流很快，好评", "做工精致", "质量太差", "坏了，退货", "客服不理人", "发霉了"]
+TINY_LABELS = [1, 1, 1, 1, 0, 0, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Model:
+    return train(TINY_TEXTS, TINY_LABELS)
+
+
+def test_train_save_load_round_trip(tiny_model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "shop.json.gz"
+    tiny_model.save(path)
+    loaded = Model.load(path)
+    probe = ["质量很好", "发霉了", "一般", "虽然做工精致，但是坏了"]
+    assert [loaded.score(t)[0] for t in probe] == pytest.approx([tiny_model.score(t)[0] for t in probe], abs=1e-3)
+    assert loaded.version == tiny_model.version and loaded.path == path
+    assert tiny_model.version.startswith("custom-none-")
+    assert tiny_model.score("质量很好")[0] > 0.5 > tiny_model.score("坏了，退货")[0]
+
+
+def test_training_is_deterministic(tiny_model: Model, tmp_path: Path) -> None:
+    again = train(TINY_TEXTS, TINY_LABELS)
+    assert again.version == tiny_model.version
+    tiny_model.save(tmp_path / "a.json.gz")
+    again.save(tmp_path / "b.json.gz")
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+    other = train(TINY_TEXTS[:-1] + ["发霉了!"], TINY_LABELS)
+    assert other.version != tiny_model.version
+
+
+def test_train_needs_both_classes() -> None:
+    with pytest.raises(ModelError, match="both positive and negative"):
+        train(["好", "很好"], [1, 1])
+
+
+def test_model_file_stores_format_and_no_pickle(tiny_model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "m.json.gz"
+    tiny_model.save(path)
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    assert data["format"] == MODEL_FORMAT and data["version"] == tiny_model.version
+    assert isinstance(data["weights"], dict) and data["lexicon"]
+
+
+def test_corrupt_missing_or_wrong_format_model(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"this is not gzip")
+    with pytest.raises(ModelError, match=r"bad\.json\.gz: not a sentiment model file \(corrupt"):
+        Model.load(bad)
+    with pytest.raises(ModelError, match=r"nope\.json\.gz: not a sentiment model file \(missing"):
+        load_model(tmp_path / "nope.json.gz")
+    other = tmp_path / "other.json.gz"
+    other.write_bytes(gzip.compress(json.dumps({"format": 99, "kind": "sentiment-linear"}).encode()))
+    with pytest.raises(ModelError, match="format 99"):
+        Model.load(other)
+    truncated = tmp_path / "trunc.json.gz"
+    truncated.write_bytes(nlp.default_model_path().read_bytes()[:2000])
+    with pytest.raises(ModelError, match="trunc.json.gz: not a sentiment model file"):
+        Model.load(truncated)
+
+
+def test_read_labeled_csv_accepts_label_spellings(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text("text,label\n好,1\n差,0\n很好,positive\n很差,NEG\n\n还行,pos\n", encoding="utf-8")
+    assert read_labeled_csv(path) == (["好", "差", "很好", "很差", "还行"], [1, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("review,stars\n好,5\n", r"l\.csv:1: header must have columns text,label"),
+        ("text,label\n好,1\n差,maybe\n", r"l\.csv:3: label 'maybe' is not one of"),
+        ("text,label\n好,1\n差\n", r"l\.csv:3: expected 2 columns, found 1"),
+        ("text,label\n", r"l\.csv: no labeled rows"),
+    ],
+)
+def test_read_labeled_csv_errors_name_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ModelError, match=message):
+        read_labeled_csv(path)
+
+
+def test_evaluate_keys_and_values() -> None:
+    texts = ["质量很好，好评", "非常满意", "太差了，退货", "发霉了，差评"]
+    result = evaluate(load_model(), texts, [1, 1, 0, 1])
+    assert set(result) == {"n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s"}
+    assert result["n"] == 4
+    assert result["accuracy"] == 0.75
+    assert result["neg_precision"] == 0.5 and result["neg_recall"] == 1.0
+    assert result["macro_f1"] == pytest.approx(round((2 / 3 + 0.8) / 2, 4))
+    assert result["texts_per_s"] > 0
