@@ -80,7 +80,7 @@ def cluster_settings_from_rules(rules: Any) -> dict[str, ClusterSettings]:
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Tunables; `options_from_settings` reads them from the `[clusters]` table."""
+    """Tunables; `cluster_options(settings)` reads them from the `[clusters]` table."""
 
     tz: tzinfo = ZoneInfo(DEFAULT_TZ)
     kinds: tuple[str, ...] = KINDS
@@ -111,7 +111,7 @@ OPTION_LIMITS: dict[str, tuple[type, float, float]] = {
 }
 
 
-def options_from_settings(settings: Any) -> ClusterOptions:
+def cluster_options(settings: Any) -> ClusterOptions:
     """ClusterOptions from `settings.tz` and the optional `[clusters]` table; ConfigError names the key."""
     table = settings.raw.get("clusters", {})
     if not isinstance(table, dict):
@@ -133,6 +133,9 @@ def options_from_settings(settings: Any) -> ClusterOptions:
                               f"from {low} to {high}, got {value!r}")
         values[key] = kind(value)
     return ClusterOptions(**values)
+
+
+options_from_settings = cluster_options  # the same, under a second name
 
 
 @dataclass
@@ -228,6 +231,12 @@ def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str
     log.info("clusters: opened %d, updated %d, closed %d, members +%d/-%d", report.opened, report.updated,
              report.closed, report.members_added, report.members_removed)
     return report
+
+
+def _m006_cluster_indexes(db: sqlite_utils.Database) -> None:
+    """Proposed migration ("006_cluster_indexes"): range scans of hits by time, live clusters by kind."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_rule_hits_created_at ON rule_hits (created_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_clusters_status_kind ON clusters (status, kind, last_seen)")
 
 
 def stored_scope(db: sqlite_utils.Database, kind: str, last_seen_from: str) -> set[str]:

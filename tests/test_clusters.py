@@ -18,7 +18,7 @@ from sentiment.clusters import (
     cluster_settings_from_rules,
     daily_counts,
     list_clusters,
-    options_from_settings,
+    cluster_options,
     parse_since,
     update_clusters,
 )
@@ -134,6 +134,17 @@ def test_rule_cluster_grows_within_window_of_last_member_and_keeps_its_id(h: His
     h.hit(T0 + hours(43 + 25))  # too late to join, and alone: no new cluster
     update_clusters(h.db, RULES, T0 + hours(70), options=opts("rule"))
     assert [(c["id"], c["size"]) for c in h.clusters()] == [(before["id"], 4)]
+
+
+def test_cluster_straddling_the_lookback_horizon_keeps_its_id(h: History) -> None:
+    for n in (0, 10, 20):
+        h.hit(T0 + hours(n))
+    update_clusters(h.db, RULES, T0 + hours(21), options=opts("rule"))
+    [c] = h.clusters()
+    later = T0 + timedelta(days=30, hours=15)  # horizon now between the first and the last member
+    report = update_clusters(h.db, RULES, later, options=opts("rule"))
+    assert (report.opened, report.closed, report.unchanged) == (0, 0, 1)
+    assert [(x["id"], x["size"]) for x in h.clusters()] == [(c["id"], 3)]
 
 
 def test_update_is_idempotent_for_every_kind(h: History) -> None:
@@ -310,12 +321,12 @@ def test_near_groups_use_jaccard_threshold() -> None:
 # -- options, since, CLI -----------------------------------------------------------------
 def test_options_from_settings_validate_and_name_the_key() -> None:
     settings = SimpleNamespace(tz=TZ, raw={"clusters": {"spike_k": 2.5, "topic_min_size": 4, "kinds": ["rule"]}})
-    o = options_from_settings(settings)
+    o = cluster_options(settings)
     assert (o.spike_k, o.topic_min_size, o.kinds, o.tz) == (2.5, 4, ("rule",), TZ)
     for bad, key in (({"spike_k": "x"}, "spike_k"), ({"topic_min_size": 1.5}, "topic_min_size"),
                      ({"lookback": 3}, "lookback"), ({"kinds": ["nope"]}, "kinds")):
         with pytest.raises(ConfigError, match=key):
-            options_from_settings(SimpleNamespace(tz=TZ, raw={"clusters": bad}))
+            cluster_options(SimpleNamespace(tz=TZ, raw={"clusters": bad}))
 
 
 def test_parse_since() -> None:
@@ -350,9 +361,34 @@ def test_cli_lists_clusters_as_json(h: History, run_cli: Any) -> None:
     assert bad.exit_code == 2 and "--since" in bad.stderr
 
 
+def test_cli_update_recomputes_with_the_configured_rules(h: History, run_cli: Any) -> None:
+    recent = datetime.now(TZ) - hours(2)
+    h.add(recent, hits=[("food_safety.mold", "food_safety", "critical")])  # bundled: min_count 1
+    result, data = run_cli.json("clusters", "--update")
+    assert result.exit_code == 0 and data["update"]["by_kind"]["rule"]["opened"] >= 1
+    assert [c["category"] for c in data["clusters"] if c["kind"] == "rule"] == ["food_safety"]
+    _, again = run_cli.json("clusters", "--update")
+    assert again["update"]["opened"] == again["update"]["closed"] == 0
+
+
 def test_cli_without_database_is_an_error(run_cli: Any) -> None:
     result = run_cli("clusters")
     assert result.exit_code == 1 and result.stderr.startswith("Error: database")
+
+
+def test_proposed_migration_applies_and_is_used(h: History) -> None:
+    from sentiment.clusters import _m006_cluster_indexes
+
+    with store.transaction(h.db):
+        _m006_cluster_indexes(h.db)
+    assert "idx_rule_hits_created_at" in {i.name for i in h.db["rule_hits"].indexes}
+    plan = " ".join(str(r) for r in h.db.execute(
+        "EXPLAIN QUERY PLAN SELECT document_id FROM rule_hits WHERE created_at >= ? AND created_at <= ?",
+        ["a", "b"]))
+    assert "idx_rule_hits_created_at" in plan
+    for n in (0, 5, 10):
+        h.hit(T0 + hours(n))
+    assert update_clusters(h.db, RULES, T0 + hours(12), options=opts("rule")).opened == 1
 
 
 def test_options_replace_keeps_frozen_defaults() -> None:

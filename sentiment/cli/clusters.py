@@ -59,12 +59,12 @@ def clusters_command(env: Env, since_text: str | None, kind: str | None, limit: 
 
 
 def _update(env: Env, db: Any, now: datetime) -> dict[str, Any]:
-    from sentiment.clusters import cluster_settings_from_rules, options_from_settings, update_clusters
+    from sentiment.clusters import cluster_settings_from_rules, cluster_options, update_clusters
     from sentiment.rules import load_rules
 
     settings = env.settings
     ruleset = load_rules(list(settings.rules_paths) or None)
-    report = update_clusters(db, cluster_settings_from_rules(ruleset), now, options=options_from_settings(settings))
+    report = update_clusters(db, cluster_settings_from_rules(ruleset), now, options=cluster_options(settings))
     return report.to_json()
 
 
