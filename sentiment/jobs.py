@@ -19,7 +19,7 @@ from sentiment.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-JOB_IDS = ("inbox", "analyze", "digest", "outbox", "weekly")
+JOB_IDS = ("inbox", "analyze", "digest", "outbox")
 PENDING_CHUNK = 2000
 
 
@@ -31,16 +31,14 @@ class Schedule:
     analyze_minutes: float = 5
     outbox_minutes: float = 1
     digest_at: time = time(9, 0)
-    weekly: bool = False
-    weekly_at: time = time(9, 30)
     misfire_grace_seconds: int = 3600
     inbox_settle_seconds: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Schedule":
         raw = dict(settings.schedule)
-        allowed = {"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "weekly", "weekly_at",
-                   "misfire_grace_seconds", "inbox_settle_seconds"}
+        allowed = {"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "misfire_grace_seconds",
+                   "inbox_settle_seconds"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise ConfigError(f"[schedule]: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
@@ -52,12 +50,6 @@ class Schedule:
             values["misfire_grace_seconds"] = int(_positive("misfire_grace_seconds", raw["misfire_grace_seconds"]))
         if "digest" in raw:
             values["digest_at"] = _clock("digest", raw["digest"])
-        if "weekly" in raw:
-            if not isinstance(raw["weekly"], bool):
-                raise ConfigError("[schedule] weekly: expected true or false")
-            values["weekly"] = raw["weekly"]
-        if "weekly_at" in raw:
-            values["weekly_at"] = _clock("weekly_at", raw["weekly_at"])
         return cls(**values)
 
 
@@ -132,12 +124,6 @@ class Jobs:
         day = day or digest_day(now, self.settings)
         ids = queue_digests(self.db(), self.settings, day)
         return {"day": day.isoformat(), "queued": len(ids)}
-
-    def weekly(self, now: datetime) -> dict[str, Any]:
-        from sentiment.digest import queue_weekly
-
-        ids = queue_weekly(self.db(), self.settings, now)
-        return {"queued": len(ids)}
 
     def outbox(self, now: datetime) -> dict[str, Any]:
         from sentiment.mailer import send_pending

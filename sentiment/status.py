@@ -10,7 +10,7 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 
-JOB_ORDER = ("inbox", "analyze", "digest", "outbox", "weekly")
+JOB_ORDER = ("inbox", "analyze", "digest", "outbox")
 
 
 def worker_pid(settings: Settings) -> int | None:

@@ -106,6 +106,11 @@ def _m005_triage(db: sqlite_utils.Database) -> None:
     db["triage_log"].create_index(["item_key"])
 
 
+def _m006_cluster_indexes(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE INDEX IF NOT EXISTS idx_rule_hits_created_at ON rule_hits (created_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_clusters_status_kind ON clusters (status, kind, last_seen)")
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -113,6 +118,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("003_clusters", _m003_clusters),
     ("004_outbox_runs", _m004_outbox_runs),
     ("005_triage", _m005_triage),
+    ("006_cluster_indexes", _m006_cluster_indexes),
 ]
 
 

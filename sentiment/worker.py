@@ -7,7 +7,7 @@ import os
 import signal
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -100,9 +100,6 @@ def build_scheduler(jobs: Jobs, scheduler_cls: Callable[..., BaseScheduler] = Bl
     add("digest", CronTrigger(hour=schedule.digest_at.hour, minute=schedule.digest_at.minute, timezone=tz),
         "queue the daily digest")
     add("outbox", IntervalTrigger(minutes=schedule.outbox_minutes, timezone=tz), "send pending mail")
-    if schedule.weekly:
-        add("weekly", CronTrigger(day_of_week="mon", hour=schedule.weekly_at.hour,
-                                  minute=schedule.weekly_at.minute, timezone=tz), "queue the weekly summary")
     scheduler.add_listener(_listener(jobs), EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     return scheduler
 
@@ -118,14 +115,18 @@ def _listener(jobs: Jobs) -> Callable[[JobExecutionEvent], None]:
     return on_event
 
 
-def run_once(jobs: Jobs, now: datetime, *, digest: bool = False) -> dict[str, Any]:
-    """One full cycle: inbox, analyze (clusters, alerts), digest when due or forced, outbox."""
+def run_once(jobs: Jobs, now: datetime, *, digest: bool = False, day: date | None = None) -> dict[str, Any]:
+    """One full cycle: inbox, analyze (clusters, alerts), digest when due or forced, outbox.
+
+    `day` picks the digest's day (default: yesterday) and implies `digest`.
+    """
     report: dict[str, Any] = {}
     for job_id in ("inbox", "analyze"):
         report[job_id] = run_job(jobs, job_id, now)
-    if digest or digest_due(now, jobs.settings, jobs.schedule):
-        report["digest"] = run_job(jobs, "digest", now)
-    report["outbox"] = run_job(jobs, "outbox", now)
+    if digest or day is not None or digest_due(now, jobs.settings, jobs.schedule):
+        report["digest"] = run_job(jobs, "digest", now, day=day)
+    # what the cycle queued is stamped with the wall clock: send it in this cycle too
+    report["outbox"] = run_job(jobs, "outbox", max(now, datetime.now(jobs.settings.tz)))
     return report
 
 

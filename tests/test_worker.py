@@ -39,10 +39,10 @@ def _jobs(settings) -> Jobs:
 
 
 def test_scheduler_jobs_ids_triggers_and_defaults(tmp_path):
-    settings = _settings(tmp_path, '[schedule]\ndigest = "08:30"\ninbox_minutes = 2\nweekly = true\n')
+    settings = _settings(tmp_path, '[schedule]\ndigest = "08:30"\ninbox_minutes = 2\n')
     scheduler = build_scheduler(_jobs(settings), scheduler_cls=BackgroundScheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"inbox", "analyze", "digest", "outbox", "weekly"}
+    assert set(jobs) == {"inbox", "analyze", "digest", "outbox"}
     assert str(scheduler.timezone) == "Asia/Shanghai"
     defaults = scheduler._job_defaults  # APScheduler keeps them here; there is no public getter
     assert defaults["coalesce"] is True and defaults["max_instances"] == 1
@@ -53,8 +53,6 @@ def test_scheduler_jobs_ids_triggers_and_defaults(tmp_path):
     assert jobs["digest"].trigger.get_next_fire_time(None, after) == datetime(2026, 11, 26, 8, 30, tzinfo=SHANGHAI)
     assert jobs["inbox"].trigger.interval == timedelta(minutes=2)
     assert jobs["outbox"].trigger.interval == timedelta(minutes=1)
-    # 2026-11-25 is a Wednesday: the weekly summary is due on Monday the 30th
-    assert jobs["weekly"].trigger.get_next_fire_time(None, now).date().isoformat() == "2026-11-30"
 
 
 def test_digest_time_is_in_the_configured_zone(tmp_path):

@@ -12,19 +12,23 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 @cli.command()
 @click.option("--once", is_flag=True, help="Run one full cycle (inbox, analyze, alerts, digest when due, outbox) and exit.")
 @click.option("--digest", "force_digest", is_flag=True, help="With --once: queue yesterday's digest even before the digest hour.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="With --once: the digest's day (implies --digest).")
 @json_option
 @pass_env
-def run(env: Env, once: bool, force_digest: bool, as_json: bool) -> None:
+def run(env: Env, once: bool, force_digest: bool, day: datetime | None, as_json: bool) -> None:
     """Run the worker: poll the inbox, analyze, alert, digest and send on a schedule.
 
     Only one worker runs per store. SIGTERM or SIGINT finish the current job and exit 0.
 
     Example: sentiment --config /srv/monitor/sentiment.toml run
+    Example: sentiment run --once --date 2026-11-24
     """
     from sentiment.jobs import Jobs, Schedule
     from sentiment.pipeline import Pipeline
     from sentiment.worker import lock_for, run_once, serve
 
+    if day and not once:
+        raise click.UsageError("--date only applies with --once")
     if not as_json and logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
     settings = env.settings
@@ -34,7 +38,8 @@ def run(env: Env, once: bool, force_digest: bool, as_json: bool) -> None:
     lock.acquire(settings.db)
     try:
         if once:
-            report = run_once(jobs, datetime.now(settings.tz), digest=force_digest)
+            report = run_once(jobs, datetime.now(settings.tz), digest=force_digest,
+                              day=day.date() if day else None)
             if as_json:
                 emit_json(report)
             else:
