@@ -39,6 +39,8 @@ PRAISE = {
     "600100200304": ["面料很舒服，洗了不起球", "颜色和图片一样，很高级", "纯棉的，睡着很舒服", "做工精细，线头很少"],
 }
 MEH = ["还行吧，一般般", "物流有点慢，东西还可以", "价格有点贵，质量还行", "和预期差不多"]
+EXTRA = ["", "", "", "👍", "赞！", "下次还来", "推荐购买", "客服小姐姐很耐心", "快递小哥服务好", "已经推荐给同事了",
+         "活动价很划算", "第三次回购了", "包装完好无损", "发货速度快", "给五星", "比实体店便宜", "家里人都说好"]
 PLACEHOLDERS = ["此用户没有填写评价。", "评价方未及时做出评价,系统默认好评!"]
 PROBLEMS = [  # (day offset from LAST, item, text, stars, follow-up)
     (0, "600100200301", "打开就有一股哈喇味，好几颗都发霉了！！", 1, ""),
@@ -79,7 +81,7 @@ def plugin_rows(rng: random.Random) -> list[list[str]]:
                 serial += rng.randint(1, 50)
                 roll = rng.random()
                 text = (rng.choice(PLACEHOLDERS) if roll < 0.08 else rng.choice(MEH) if roll < 0.2
-                        else "，".join(rng.sample(PRAISE[item], 2)))
+                        else "，".join(rng.sample(PRAISE[item], rng.randint(1, 2)) + [rng.choice(EXTRA)]).strip("，"))
                 stars = 3 if text in MEH else 5
                 reply = "亲，感谢您的支持，期待再次光临~" if rng.random() < 0.3 else ""
                 rows.append([str(serial), item, title, text, "", str(stars), _time(rng, day), rng.choice(SKUS[item]),
@@ -129,9 +131,9 @@ def write_wdj() -> None:
         ("这个坚果是今年的新货吗？会不会有哈喇味", "2026-11-23 20:11", [
             ("上周买的，打开就有哈喇味，还有发霉的，别买了", "2026-11-24 09:02"),
             ("我的挺新鲜的，可能看批次吧", "2026-11-24 12:40")]),
-        ("敏感肌用了会过敏吗？", "2026-11-22 10:05", [
-            ("我用了起疹子了，敏感肌慎重", "2026-11-24 08:15"), ("我用着还好，没什么刺激", "2026-11-23 19:30")]),
-        ("保温杯能保温多久？", "2026-11-20 14:00", [("大概六个小时吧", "2026-11-21 08:00")]),
+        ("小孩吃了会过敏吗？", "2026-11-22 10:05", [
+            ("我家孩子吃了嘴边起疹子，可能是坚果过敏，慎重", "2026-11-24 08:15"), ("我家的吃着没问题", "2026-11-23 19:30")]),
+        ("礼盒能开发票吗？", "2026-11-20 14:00", [("可以的，找客服开", "2026-11-21 08:00")]),
     ]
     qlist = []
     for qi, (title, asked, answers) in enumerate(questions):
