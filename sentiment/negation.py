@@ -193,7 +193,11 @@ class Scopes:
         if s_ok and e_ok:
             return None
         if first != last:
-            return None if end - start > 2 else f"crosses tokens {'/'.join(self.words[first:last + 1])}"
+            # across tokens: fine for 3+ chars (没收到 in 没收/到货, 态度差 in 态度/差劲; wrong
+            # readings like 质量差不多 are masks), never for 1-2 chars (有效 in 没有/效果)
+            if end - start > 2:
+                return None
+            return f"crosses tokens {'/'.join(self.words[first:last + 1])}"
         if end - start == 1:
             return f"part of token {self.words[first]}"
         return None
