@@ -92,7 +92,8 @@ RESOLVE = frozenset({
     "结果", "验", "验了", "验证", "验货", "鉴定", "查", "查了", "查询", "其实", "发现", "收到",
     "到手", "实际", "实际上", "事实上", "原来", "还好", "幸好", "好在", "后来", "用", "用了",
     "吃", "吃了", "试", "试了", "穿", "穿了", "对比", "扫码", "防伪", "现在", "目前", "至今",
-    "拿到", "打开", "检查", "经过", "一周", "几天",
+    "拿到", "打开", "检查", "经过", "一周", "几天", "验过", "验过了", "鉴定过", "专柜", "对比过",
+    "查过", "验证过", "核实", "比对", "试用", "用过", "吃过",
 })
 REASSURE = frozenset({
     "正品", "真品", "正规", "正常", "挺好", "很好", "不错", "没问题", "放心", "安心", "满意",
@@ -307,9 +308,15 @@ class Scopes:
                 marker = word
             elif not same and word in STRONG_REASSURE:
                 return word
-            elif marker and (word in REASSURE or word in NEGATORS):
+            elif marker and (word in REASSURE or word in NEGATORS or self._is_true(j)):
                 return f"{marker} ... {word}"
         return None
+
+    def _is_true(self, j: int) -> bool:
+        """是真的 closing a clause ("it is genuine"), not 真的 as an intensifier (真的过敏了)."""
+        if self.words[j] != "真的" or j == 0 or self.words[j - 1] != "是":
+            return False
+        return j + 1 >= self.n or self._brk(j + 1) or self._gap(j + 1) or self.words[j + 1] in POST_TRAIL
 
     # -- questions -------------------------------------------------------
     def question(self, first: int) -> str | None:

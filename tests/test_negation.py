@@ -109,6 +109,8 @@ def test_not_terms_are_negation_aware_too(rs: RuleSet) -> None:
     "原以为是假货",
     "听说有假货,买了发现是正品",
     "一开始怕发霉,打开后发现很新鲜",
+    "有点担心是假货,专柜验过了是真的",
+    "担心会拉肚子,吃了两天没事",
     "万一过敏了怎么办",
     "如果是假货假一赔十",
 ])
@@ -118,6 +120,7 @@ def test_resolved_hypotheticals_do_not_fire(rs: RuleSet, text: str) -> None:
 
 @pytest.mark.parametrize("text, term", [
     ("担心过敏,结果还是过敏了", "过敏"),  # confirmed, not resolved
+    ("担心是假货,结果真的是假货", "假货"),
     ("怀疑是假货", "假货"),               # an unresolved suspicion is a claim
     ("还以为是正品,结果是假货", "假货"),  # the resolution itself is asserted
     ("如果不是假货,怎么会过敏", "假货"),  # 如果不是X asserts X
