@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ahocorasick
 
 from sentiment.negation import NEGATORS, Scopes, fallback_tokens
-from sentiment.query import Occ, Shadow, Term, map_shadow, possible, shadow, triggers, walk_terms
+from sentiment.prefilter import Shadow, map_shadow, possible, shadow, triggers
+from sentiment.query import Occ, Term, walk_terms
 
 if TYPE_CHECKING:
     from sentiment.rules import Compiled, Hit, MatchInput
