@@ -98,27 +98,24 @@ class Matcher:
 
     # -- scanning ----------------------------------------------------------
     def _scan(self, low: str) -> tuple[set[int], list[tuple[int, int, int]]]:
-        cands: set[int] = set(self.always)
+        """Candidate rules and (key id, start, end) of every key occurrence (char offsets)."""
         if not self.keys or not low:
-            return cands, []
+            return set(self.always), []
         lat = _bytes(low)
-        found = [(v[0], end + 1 - v[1], v[2]) for end, v in self.automaton.iter(lat)]
-        if not found:
-            return cands, found
+        raw = [(v[0], end + 1 - v[1], v[2]) for end, v in self.automaton.iter(lat)]
+        if not raw:
+            return set(self.always), []
+        ids = {r[0] for r in raw}
+        key_rules, shadows = self.key_rules, self.rule_shadow
+        cands = {ri for idx in ids for ri in key_rules.get(idx, ())}
+        cands = {ri for ri in cands if possible(shadows[ri], ids)}
+        cands.update(self.always)
+        if not cands:
+            return cands, []  # the common case: offsets are not needed
         if len(lat) == len(low):  # ASCII: byte offsets are char offsets
-            found = [(idx, b, b + n) for idx, b, n in found]
-        else:
-            found = [(idx, c, c + n) for idx, b, n in found
-                     for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
-        key_rules = self.key_rules
-        for idx, _, _ in found:
-            rules = key_rules.get(idx)
-            if rules:
-                cands.update(rules)
-        if len(cands) > len(self.always):
-            ids = {f[0] for f in found}
-            cands = {ri for ri in cands if possible(self.rule_shadow[ri], ids)}
-        return cands, found
+            return cands, [(idx, b, b + n) for idx, b, n in raw]
+        return cands, [(idx, c, c + n) for idx, b, n in raw
+                       for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
 
     def match(self, doc: "MatchInput") -> list["Hit"]:
         from sentiment.rules import Hit
