@@ -35,6 +35,9 @@ RISKY = ["质量太差了,用了两天就坏了", "物流太慢了,等了一个�
 SAFE_NEG = ["没有发霉,很新鲜", "一点都不过敏", "完全没有异味", "本来担心是假货,验了是正品", "不是假货,放心买",
             "还以为会过敏,结果还好", "充电不发烫也没有冒烟", "没有色差也没有起球", "吃了也没有拉肚子"]
 REAL = Path(__file__).resolve().parents[2] / "shared/data/external/online_shopping_10_cats/dev.csv"
+DETAIL = ["用了{n}天{m}", "第{n}次回购了{m}", "{n}块钱买的{m}", "等了{n}个小时就到了", "买了{n}盒囤着{m}",
+          "给{n}岁的孩子买的", "{m}", "折后{n}元{m}"]
+MOODS = ["", "😊", "👍", "!", "~", "哈哈", "推荐", "还会再来", "赞"]
 QUESTIONS = ["会不会过敏?", "是正品吗?", "宝宝能吃吗", "有没有异味?", "尺码偏大还是偏小?", "保质期多久?"]
 
 
@@ -46,7 +49,8 @@ def make_docs(n: int, seed: int) -> list[tuple[str, str]]:
         if r < 0.06:
             docs.append(("question", rng.choice(QUESTIONS)))
             continue
-        parts = [rng.choice(OPEN)] + rng.sample(PRAISE, rng.randint(1, 3))
+        parts = [rng.choice(OPEN)] + rng.sample(PRAISE, rng.randint(2, 4))
+        parts.append(rng.choice(DETAIL).format(n=rng.randint(2, 99), m=rng.choice(MOODS)))
         if r < 0.18:
             parts.insert(rng.randint(1, len(parts)), rng.choice(RISKY))
         elif r < 0.26:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _NEGATOR_CHARS = frozenset("不没无未非别")
 _NONE: list[Occ] = []  # shared empty result (never mutated)
+_NO_TOKENS: frozenset[int] = frozenset()
 
 
 def _is_word_char(c: str) -> bool:
@@ -77,6 +78,7 @@ class Matcher:
         for mask in masks:
             self.mask_ids.add(self._key(mask))
         self.key_text = {i: k for k, i in self.keys.items()}
+        self._order = [(_SEVERITY_RANK.get(c.rule.severity, 9), i) for i, c in enumerate(self.compiled)]
         # Keys and texts go in as UTF-8 bytes spelled as latin-1 strings: the automaton's
         # nodes then branch on <= 256 values and the scan is ~2x faster than on code points.
         self.automaton = ahocorasick.Automaton()
@@ -126,7 +128,7 @@ class Matcher:
             return []
         ctx = DocContext(self, doc, low, found)
         hits = []
-        for ri in sorted(cands, key=lambda i: (_SEVERITY_RANK.get(self.compiled[i].rule.severity, 9), i)):
+        for ri in (sorted(cands, key=self._order.__getitem__) if len(cands) > 1 else cands):
             fired, spans, _ = self._evaluate(ri, ctx)
             if fired:
                 r = self.compiled[ri].rule
@@ -277,7 +279,8 @@ class DocContext:
         why = sc.question(first)
         if why:
             return f"question ({why})", first, last
-        blocked = {t for lo, hi in self.sn_spans if hi < first for t in range(lo, hi + 1)}
+        blocked = ({t for lo, hi in self.sn_spans if hi < first for t in range(lo, hi + 1)}
+                   if self.sn_spans else _NO_TOKENS)
         cue = sc.negated(s, first, last, blocked)
         if cue:
             return f"negated by {cue}", first, last

@@ -135,9 +135,7 @@ class Scopes:
     def __init__(self, text: str, tokens: Sequence[Token], kind: str = "review") -> None:
         self.text = text
         self.kind = kind
-        self.words = [t[0] for t in tokens]
-        self.starts = [t[1] for t in tokens]
-        self.ends = [t[2] for t in tokens]
+        self.words, self.starts, self.ends = zip(*tokens) if tokens else ((), (), ())
         self.n = len(self.words)
         self.term_spans: list[tuple[int, int]] = []  # char spans of matched terms (set by the matcher)
         self._covered: set[int] | None = None
