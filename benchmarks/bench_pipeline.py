@@ -1,0 +1,141 @@
+"""Analysis speed and memory (issue: analysis engine), ours and SnowNLP side by side.
+
+1. `analyze()` (normalize + jieba + model + the full rule pack) vs
+   `SnowNLP(text).sentiments` on the same texts: target >= 25x.
+2. Ingest + analyze + store from a CSV (`sentiment ingest`, a fresh process) vs
+   the SnowNLP baseline doing the least it could: csv module, SnowNLP score per
+   row, executemany into SQLite: target >= 20x.
+3. With --memory: peak RSS of `sentiment ingest` (with analysis) for growing
+   CSVs (e.g. --memory 100000 1000000): target < 500 MB and flat.
+
+Texts are real reviews (the first test rows of waimai_10k, fewclue_eprstmt and
+online_shopping_10_cats from ../shared/data/external) when present, else the
+synthetic generator; the segmenter's clause cache is cleared before timing.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--rows 3000] [--memory 100000 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_ingest import run_ours  # noqa: E402
+from gen_reviews import HEADER, review  # noqa: E402
+from gen_reviews import texts as synthetic_texts  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "external"
+SETS = (("waimai_10k", 1500), ("fewclue_eprstmt", 600), ("online_shopping_10_cats", 1500))
+
+
+def real_texts() -> list[str] | None:
+    out: list[str] = []
+    for name, limit in SETS:
+        path = DATA / name / "test.csv"
+        if not path.is_file():
+            return None
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        out.extend(r["text"] for r in rows[:limit])
+    return out
+
+
+def texts_per_s(fn, texts: list[str]) -> float:
+    fn(texts[0])  # warm-up: loads models and dictionaries
+    start = time.process_time()
+    for text in texts:
+        fn(text)
+    return len(texts) / (time.process_time() - start)
+
+
+def bench_analyze(texts: list[str]) -> None:
+    from snownlp import SnowNLP
+
+    from sentiment.config import load_settings
+    from sentiment.pipeline import Pipeline
+
+    pipeline = Pipeline.from_settings(load_settings(env={}))
+    pipeline.analyze(texts[0])
+    if hasattr(pipeline.segmenter, "clear_cache"):
+        pipeline.segmenter.clear_cache()  # time it cold: no clause seen before
+    ours = texts_per_s(pipeline.analyze, texts)
+    snow = texts_per_s(lambda t: SnowNLP(t).sentiments, texts)
+    print(f"analyze():            {ours:>9.0f} texts/s   SnowNLP: {snow:>6.0f} texts/s   "
+          f"ratio {ours / snow:.1f}x (target >= 25x; both on the same {len(texts)} texts, CPU time)")
+
+
+def write_export(path: Path, texts: list[str]) -> None:
+    rng = random.Random(5)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i, text in enumerate(texts):
+            row = review(rng, i)
+            row[3] = text
+            writer.writerow(row)
+
+
+def snownlp_ingest(path: Path, db: Path) -> float:
+    from snownlp import SnowNLP
+
+    start = time.perf_counter()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE scored (id TEXT PRIMARY KEY, text TEXT, score REAL)")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR IGNORE INTO scored VALUES (?, ?, ?)",
+                         ((row[0], row[3], SnowNLP(row[3]).sentiments) for row in reader))
+        conn.execute("COMMIT")
+    conn.close()
+    return time.perf_counter() - start
+
+
+def bench_ingest(texts: list[str], rows: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "reviews.csv"
+        write_export(export, (texts * (rows // len(texts) + 1))[:rows])
+        ours, peak, totals = run_ours(export, Path(tmp) / "ours.db", analyze=True)
+        snow_rows = min(rows, len(texts))
+        small = Path(tmp) / "small.csv"
+        write_export(small, texts[:snow_rows])
+        snow = snownlp_ingest(small, Path(tmp) / "snow.db") * rows / snow_rows
+        print(f"ingest+analyze+store: {rows / ours:>9.0f} rows/s    SnowNLP: {rows / snow:>6.0f} rows/s   "
+              f"ratio {snow / ours:.1f}x (target >= 20x; SnowNLP timed on {snow_rows} rows; ours peak {peak:.0f} MB;"
+              f" stored {totals['new']})")
+
+
+def bench_memory(sizes: list[int]) -> None:
+    from gen_reviews import write_csv
+
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            export = write_csv(Path(tmp) / "big.csv", rows)
+            seconds, peak, totals = run_ours(export, Path(tmp) / "m.db", analyze=True)
+            print(f"memory: {rows:>9} rows ingested+analyzed in {seconds:7.1f} s ({rows / seconds:.0f} rows/s), "
+                  f"peak RSS {peak:.0f} MB (target < 500 MB, flat)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=3000, help="rows for the ingest comparison")
+    parser.add_argument("--memory", type=int, nargs="*", default=[], help="CSV sizes for the memory check")
+    opts = parser.parse_args()
+    texts = real_texts()
+    print("texts:", f"{len(texts)} real reviews from {DATA}" if texts else "synthetic (datasets absent)")
+    texts = texts or synthetic_texts(3000)
+    bench_analyze(texts)
+    bench_ingest(texts, opts.rows)
+    if opts.memory:
+        bench_memory(opts.memory)
+
+
+if __name__ == "__main__":
+    main()
