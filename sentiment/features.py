@@ -15,7 +15,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,7 +54,12 @@ class Lexicon:
     """Domain sentiment words and phrases: text -> polarity weight (+2..-2)."""
 
     entries: dict[str, float]
-    max_len: int
+    prefixes: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.prefixes:
+            pre = {w[:i] for w in self.entries for i in range(1, len(w) + 1)}
+            object.__setattr__(self, "prefixes", frozenset(pre))
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -63,83 +68,30 @@ class Lexicon:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            word, _, value = line.rpartition(" ") if "\t" not in line else line.rpartition("\t")
+            word, _, value = line.rpartition("\t") if "\t" in line else line.rpartition(" ")
             entries[word.strip()] = float(value)
-        return cls(entries, max((len(w) for w in entries), default=0))
+        return cls(entries)
 
 
 @lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
     """The bundled lexicon (rules/lexicon.txt), loaded once."""
     path = rules_dir() / LEXICON_NAME
-    return Lexicon.load(path) if path.is_file() else Lexicon({}, 0)
+    return Lexicon.load(path) if path.is_file() else Lexicon({})
 
 
-def _is_emoji(tok: str) -> bool:
-    code = ord(tok[0])
-    return code >= 0x1F000 or 0x2600 <= code < 0x2800
-
-
-def _negated_flags(tokens: list[str]) -> list[bool]:
-    """True for tokens inside a negation scope or a short quoted span."""
-    flags = [False] * len(tokens)
-    scope = False
-    quote_start = -1
+def _quoted(tokens: list[str]) -> set[int]:
+    """Indexes of tokens inside short quoted spans (质量真"好": sarcasm reads as negation)."""
+    out: set[int] = set()
+    start = -1
     for i, tok in enumerate(tokens):
-        if tok in BOUNDARIES or tok in CONTRAST or _is_emoji(tok):
-            scope = False
-        elif tok in NEGATORS:
-            scope = True
-            continue
-        flags[i] = scope
-        if quote_start >= 0 and QUOTES_CLOSE.get(tok) is not None:
-            if 0 < i - quote_start - 1 <= MAX_QUOTED:
-                for j in range(quote_start + 1, i):
-                    flags[j] = not flags[j]
-            quote_start = -1
+        if start >= 0 and tok in QUOTES_CLOSE:
+            if 0 < i - start - 1 <= MAX_QUOTED:
+                out.update(range(start + 1, i))
+            start = -1
         elif tok in QUOTES_OPEN:
-            quote_start = i
-    return flags
-
-
-def _weights(tokens: list[str]) -> list[float]:
-    """Concession weights: 虽然-part W_CONCEDED, part after a contrast word W_CONTRAST."""
-    out = [1.0] * len(tokens)
-    weight = 1.0
-    clause_start = True
-    for i, tok in enumerate(tokens):
-        if tok in CONCESSIVE:
-            weight = W_CONCEDED
-        elif tok in CONTRAST or (clause_start and tok in CONTRAST_AT_START):
-            weight = W_CONTRAST
-        out[i] = weight
-        clause_start = tok in BOUNDARIES
+            start = i
     return out
-
-
-def _add(feats: Features, name: str, value: float) -> None:
-    feats[name] = feats.get(name, 0.0) + value
-
-
-def _lexicon_hits(tokens: list[str], negated: list[bool], weights: list[float], lex: Lexicon, feats: Features) -> None:
-    entries = lex.entries
-    n = len(tokens)
-    i = 0
-    while i < n:
-        best, best_j = None, i
-        phrase = ""
-        for j in range(i, min(n, i + MAX_LEX_TOKENS)):
-            phrase += tokens[j]
-            if len(phrase) > lex.max_len:
-                break
-            if phrase in entries:
-                best, best_j = entries[phrase], j
-        if best is None:
-            i += 1
-            continue
-        value = -best if negated[i] else best
-        _add(feats, LEX_POS if value > 0 else LEX_NEG, abs(value) * weights[i])
-        i = best_j + 1
 
 
 def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
@@ -147,35 +99,63 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
     feats: Features = {}
     if not tokens:
         return feats
-    negated = _negated_flags(tokens)
-    weights = _weights(tokens)
-    prev = None
+    quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
+    negated = [False] * len(tokens)
+    weights = [1.0] * len(tokens)
+    scope, weight, clause_start, prev = False, 1.0, True, None
+    get = feats.get
     for i, tok in enumerate(tokens):
-        w = weights[i]
-        _add(feats, "!" + tok if negated[i] else tok, w)
-        if tok in BOUNDARIES:
+        if tok in CONCESSIVE:
+            weight = W_CONCEDED
+        elif tok in CONTRAST or (clause_start and tok in CONTRAST_AT_START):
+            weight = W_CONTRAST
+        boundary = tok in BOUNDARIES
+        first = tok[0]
+        if boundary or tok in CONTRAST or first >= "\U0001F000" or "\u2600" <= first < "\u2800":  # emoji
+            scope = neg = False
+        elif tok in NEGATORS:
+            scope, neg = True, False
+        else:
+            neg = scope
+        if quoted and i in quoted:
+            neg = not neg
+        negated[i], weights[i] = neg, weight
+        name = "!" + tok if neg else tok
+        feats[name] = get(name, 0.0) + weight
+        clause_start = boundary
+        if boundary:
             prev = None
             continue
         if prev is not None:
-            _add(feats, prev + " " + tok, w)
+            name = prev + " " + tok
+            feats[name] = get(name, 0.0) + weight
         prev = tok
     _lexicon_hits(tokens, negated, weights, lexicon or default_lexicon(), feats)
-    if CHARS:
-        _char_bigrams(tokens, negated, feats)
     return feats
 
 
-CHARS = False
-
-
-def _char_bigrams(tokens: list[str], negated: list[bool], feats: Features) -> None:
-    """Character bigrams inside clauses, marked "~" (or "!~" in a negation scope)."""
-    prev = ""
-    for tok, neg in zip(tokens, negated):
-        if tok in BOUNDARIES:
-            prev = ""
+def _lexicon_hits(
+    tokens: list[str], negated: list[bool], weights: list[float], lex: Lexicon, feats: Features
+) -> None:
+    """Longest lexicon phrase (up to MAX_LEX_TOKENS tokens) at each position, sign flipped if negated."""
+    entries, prefixes = lex.entries, lex.prefixes
+    n = len(tokens)
+    i = 0
+    while i < n:
+        best, best_j = None, i
+        phrase = ""
+        for j in range(i, i + MAX_LEX_TOKENS if i + MAX_LEX_TOKENS < n else n):
+            phrase += tokens[j]
+            if phrase not in prefixes:
+                break
+            value = entries.get(phrase)
+            if value is not None:
+                best, best_j = value, j
+        if best is None:
+            i += 1
             continue
-        for ch in tok:
-            if prev:
-                _add(feats, ("!~" if neg else "~") + prev + ch, 1.0)
-            prev = ch
+        value = -best if negated[i] else best
+        if value:
+            name = LEX_POS if value > 0 else LEX_NEG
+            feats[name] = feats.get(name, 0.0) + abs(value) * weights[i]
+        i = best_j + 1

@@ -69,14 +69,10 @@ class Model:
         return _sigmoid(self.logit(features.extract(tokens, self.lexicon)))
 
     def logit(self, feats: features.Features) -> float:
-        weights = self.weights
-        total = 0.0
-        for name, value in feats.items():
-            w = weights.get(name)
-            if w is not None:
-                total += w * value
+        get = self.weights.get
+        total = sum([get(name, 0.0) * value for name, value in feats.items()])
         if self.norm == "l2" and feats:
-            total /= math.sqrt(sum(v * v for v in feats.values()))
+            total /= math.sqrt(sum([v * v for v in feats.values()]))
         return self.bias + total
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +115,7 @@ class Model:
             lexicon = {str(k): float(v) for k, v in data["lexicon"].items()}
             model = cls(
                 weights, float(data["bias"]),
-                features.Lexicon(lexicon, max((len(w) for w in lexicon), default=0)),
+                features.Lexicon(lexicon),
                 str(data["version"]), norm=str(data.get("norm", "l2")),
                 params=dict(data.get("params") or {}), path=path,
             )

@@ -9,6 +9,7 @@ and did not improve the sentiment model's accuracy (see benchmarks/).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from functools import lru_cache
@@ -24,6 +25,9 @@ STOPWORDS_NAME = "stopwords.txt"
 # A user-dictionary frequency replaces jieba's own; this is high enough that
 # added terms win over jieba's splits (e.g. 发霉, 假货, 12315).
 DEFAULT_TERM_FREQ = 2000
+BLOCK_CACHE_SIZE = 100_000
+LOGP_CACHE_SIZE = 300_000
+_PREFIX_ONLY = 1.0  # marker in the log-probability memo (real log-probabilities are < 0)
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -33,6 +37,9 @@ EMOTICON = re.compile(
     r"(?<![A-Za-z0-9:/])[:;=][-~']?[)(DPp\]\[|](?![A-Za-z0-9/])|\^[_\-.o]?\^|[Tt][_.][Tt]|QAQ|QwQ|orz|OTZ|Orz"
     r"|>_<|=_=|-_-|\(\s*[╥T]\s*[﹏_]\s*[╥T]\s*\)"
 )
+# jieba's own block and single-letter patterns (jieba.re_han_default, jieba.re_eng)
+_RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")
+_RE_ENG1 = re.compile("[a-zA-Z0-9]")
 _MODIFIERS = re.compile("[\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3]")
 
 
@@ -48,6 +55,9 @@ class Segmenter:
         self._extra = tuple(sorted(set(extra_words)))
         self._ready = False
         self.hmm = hmm
+        self._logp: dict[str, float] = {}
+        self._blocks: dict[str, list[str]] = {}  # clause -> words; reviews repeat clauses a lot
+        self._logtotal = 0.0
         self.stopwords = load_wordlist(self._dir / STOPWORDS_NAME)
 
     def _init(self) -> None:
@@ -61,7 +71,12 @@ class Segmenter:
             for word in self._extra:
                 if word.strip() and self._tk.FREQ.get(word, 0) < DEFAULT_TERM_FREQ:
                     self._tk.add_word(word, DEFAULT_TERM_FREQ)
+            self._logtotal = math.log(self._tk.total)
             self._ready = True
+
+    def clear_cache(self) -> None:
+        """Forget cached clause segmentations (benchmarks use this to time a cold start)."""
+        self._blocks.clear()
 
     def cut(self, text: str) -> list[str]:
         """Words of `text` (jieba precise mode), whitespace dropped, emoticons kept whole."""
@@ -70,7 +85,7 @@ class Segmenter:
         if _MODIFIERS.search(text):
             text = _MODIFIERS.sub("", text)
         if EMOTICON.search(text) is None:
-            return [w for w in self._tk.lcut(text, HMM=self.hmm) if not w.isspace()]
+            return [w for w in self._words(text) if not w.isspace()]
         return [t[0] for t in self._spans(text)]
 
     def tokenize(self, text: str) -> list[Token]:
@@ -97,12 +112,91 @@ class Segmenter:
         if not part:
             return []
         out: list[Token] = []
-        for word, start, end in self._tk.tokenize(part, HMM=self.hmm):
+        start = offset
+        for word in self._words(part):
+            end = start + len(word)
             if _MODIFIERS.search(word):
                 word = _MODIFIERS.sub("", word)
             if word and not word.isspace():
-                out.append((word, start + offset, end + offset))
+                out.append((word, start, end))
+            start = end
         return out
+
+    def _words(self, text: str) -> list[str]:
+        """All words including whitespace, as jieba's `lcut(text, HMM=self.hmm)` gives them."""
+        if self.hmm:
+            return self._tk.lcut(text, HMM=True)
+        out: list[str] = []
+        for block in _RE_HAN.split(text):
+            if not block:
+                continue
+            if _RE_HAN.match(block):
+                words = self._blocks.get(block)
+                if words is None:
+                    words = []
+                    self._cut_block(block, words)
+                    if len(self._blocks) >= BLOCK_CACHE_SIZE:
+                        self._blocks.clear()
+                    self._blocks[block] = words
+                out.extend(words)
+            else:
+                out.extend(block)  # jieba yields other characters one by one
+        return out
+
+    def _logp_of(self, frag: str) -> float:
+        """log P(word) as jieba computes it, or a marker for a dictionary prefix that is no word."""
+        freq = self._tk.FREQ[frag]
+        if not freq:
+            value = _PREFIX_ONLY
+        else:
+            value = math.log(freq) - self._logtotal
+        self._logp[frag] = value
+        return value
+
+    def _cut_block(self, block: str, out: list[str]) -> None:
+        """jieba's DAG + max-probability route without HMM, with memoized log-probabilities.
+
+        Same result as jieba's ``__cut_DAG_NO_HMM`` (same arithmetic and tie-breaking),
+        2-3x faster: no generators, no per-candidate log(), no DAG dict.
+        """
+        logp, freq = self._logp, self._tk.FREQ
+        if len(logp) > LOGP_CACHE_SIZE:
+            logp.clear()
+        n = len(block)
+        route_p = [0.0] * (n + 1)
+        route_x = list(range(n + 1))
+        for k in range(n - 1, -1, -1):
+            best_p, best_x = None, k
+            i, frag = k, block[k]
+            while i < n:
+                v = logp.get(frag)
+                if v is None:
+                    if frag not in freq:
+                        break
+                    v = self._logp_of(frag)
+                if v != _PREFIX_ONLY:
+                    v += route_p[i + 1]
+                    if best_p is None or v >= best_p:
+                        best_p, best_x = v, i
+                i += 1
+                frag = block[k:i + 1]
+            if best_p is None:
+                best_p = (0.0 - self._logtotal) + route_p[k + 1]
+            route_p[k], route_x[k] = best_p, best_x
+        x, buf = 0, ""
+        while x < n:
+            y = route_x[x] + 1
+            word = block[x:y]
+            if y - x == 1 and _RE_ENG1.match(word):
+                buf += word
+            else:
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                out.append(word)
+            x = y
+        if buf:
+            out.append(buf)
 
 
 def load_wordlist(path: Path) -> frozenset[str]:
