@@ -120,12 +120,16 @@ class Pipeline:
             "rules_version": self.rules_version,
             "analyzed_at": now,
         }
-        hits = [{
+        return row, self.hit_rows(doc, analysis.hits)
+
+    @staticmethod
+    def hit_rows(doc: dict[str, Any], hits: Sequence["Hit"]) -> list[dict[str, Any]]:
+        """The `rule_hits` rows of one document."""
+        return [{
             "document_id": doc["id"], "rule_id": h.rule_id, "category": h.category, "severity": h.severity,
             "terms": json.dumps([list(t) for t in h.terms], ensure_ascii=False),
             "created_at": doc.get("created_at"),
-        } for h in analysis.hits]
-        return row, hits
+        } for h in hits]
 
     def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""

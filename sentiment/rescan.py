@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -18,15 +18,48 @@ from sentiment import store
 from sentiment.config import Settings
 from sentiment.pipeline import Analysis, Pipeline
 
+if TYPE_CHECKING:
+    from sentiment.rules import Hit
+
 CHUNK = 5000
 
+COLUMNS = ("rowid", "id", "kind", "text", "rating", "item_id", "sku", "created_at", "is_placeholder",
+           "score", "label", "tokens", "model_version", "rules_version")
 SELECT = """
-SELECT d.id, d.kind, d.text, d.rating, d.item_id, d.sku, d.created_at, d.is_placeholder,
+SELECT d.rowid, d.id, d.kind, d.text, d.rating, d.item_id, d.sku, d.created_at, d.is_placeholder,
        a.score, a.label, a.tokens, a.model_version, a.rules_version
 FROM documents d LEFT JOIN analyses a ON a.document_id = d.id
 WHERE d.rowid > ? {where}
 ORDER BY d.rowid LIMIT ?
 """
+
+
+class StoredTokens(Sequence):
+    """Stored `[[word, start, end], ...]` decoded only when the matcher asks for them:
+    most documents contain no rule term and never need their tokens."""
+
+    __slots__ = ("_raw", "_items")
+
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
+        self._items: list[tuple[str, int, int]] | None = None
+
+    def _load(self) -> list[tuple[str, int, int]]:
+        if self._items is None:
+            self._items = [tuple(t) for t in json.loads(self._raw)]  # type: ignore[misc]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __bool__(self) -> bool:
+        return self._raw not in ("[]", "")
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._load()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        return iter(self._load())
 
 
 @dataclass
@@ -65,12 +98,12 @@ def _filters(since: datetime | None, until: datetime | None, item: str | None) -
 
 def _chunks(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[list[dict[str, Any]]]:
     last = 0
-    sql = SELECT.format(where=where).replace("SELECT d.id,", "SELECT d.rowid AS _rowid, d.id,", 1)
+    sql = SELECT.format(where=where)
     while True:
-        rows = [dict(r) for r in db.query(sql, [last, *params, CHUNK])]
+        rows = [dict(zip(COLUMNS, r)) for r in db.conn.execute(sql, [last, *params, CHUNK])]
         if not rows:
             return
-        last = rows[-1]["_rowid"]
+        last = rows[-1]["rowid"]
         yield rows
 
 
@@ -91,17 +124,15 @@ def _stored_hits(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[st
     return found
 
 
-def _rules_only(pipeline: Pipeline, row: dict[str, Any]) -> Analysis | None:
-    """Re-match the rules on stored tokens when the stored analysis is the current model's."""
+def _rules_only(pipeline: Pipeline, row: dict[str, Any]) -> list[Hit] | None:
+    """The rules' hits on the stored tokens, or None when the stored analysis is not the current
+    model's (then the document is analyzed again)."""
     if row["tokens"] is None or row["model_version"] != pipeline.model.version:
         return None
-    spans = [tuple(t) for t in json.loads(row["tokens"])]
-    words = [w for w, _, _ in spans]
     if row["label"] is None:  # placeholder or empty: nothing to match
-        return Analysis(row["text"], None, None, words, [], bool(row["is_placeholder"]), spans)
-    hits = pipeline.match(row["text"], spans, kind=row["kind"], rating=row["rating"], score=row["score"],
-                          item_id=row["item_id"], sku=row["sku"])
-    return Analysis(row["text"], row["score"], row["label"], words, hits, False, spans)
+        return []
+    return pipeline.match(row["text"], StoredTokens(row["tokens"]), kind=row["kind"], rating=row["rating"],  # type: ignore[arg-type]
+                          score=row["score"], item_id=row["item_id"], sku=row["sku"])
 
 
 class _Chunk:
@@ -115,15 +146,15 @@ class _Chunk:
         self.hits: list[dict[str, Any]] = []
         self.bump: list[str] = []
 
-    def add(self, row: dict[str, Any], analysis: Analysis, rules_only: bool, hits_changed: bool) -> None:
+    def analyzed(self, row: dict[str, Any], analysis: Analysis) -> None:
         analysis_row, hit_rows = self.pipeline.rows(row, analysis, self.now)
-        if not rules_only:
-            self.full.append(analysis_row)
-            self.full_hits.extend(hit_rows)
-            return
-        if hits_changed:
+        self.full.append(analysis_row)
+        self.full_hits.extend(hit_rows)
+
+    def rematched(self, row: dict[str, Any], hits: list[Hit], changed: bool) -> None:
+        if changed:
             self.hit_docs.append(row["id"])
-            self.hits.extend(hit_rows)
+            self.hits.extend(self.pipeline.hit_rows(row, hits))
         if row["rules_version"] != self.pipeline.rules_version:
             self.bump.append(row["id"])
 
@@ -145,18 +176,21 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
         before = _stored_hits(db, [r["id"] for r in rows])
         chunk = _Chunk(pipeline, now)
         for row in rows:
-            analysis = _rules_only(pipeline, row)
-            rules_only = analysis is not None
-            if analysis is None:
-                analysis = pipeline.analyze_document(row)
-            report.rules_only += rules_only
-            report.reanalyzed += not rules_only
-            after = {h.rule_id: h.category for h in analysis.hits}
             old = before.get(row["id"], {})
-            report.hits_added.update(after[r] for r in after.keys() - old.keys())
-            report.hits_removed.update(old[r] for r in old.keys() - after.keys())
-            report.labels_changed += analysis.label != row["label"]
-            chunk.add(row, analysis, rules_only, after.keys() != old.keys())
+            hits = _rules_only(pipeline, row)
+            if hits is None:
+                analysis = pipeline.analyze_document(row)
+                report.reanalyzed += 1
+                report.labels_changed += analysis.label != row["label"]
+                chunk.analyzed(row, analysis)
+                hits = analysis.hits
+            else:
+                report.rules_only += 1
+                chunk.rematched(row, hits, changed={h.rule_id for h in hits} != old.keys())
+            if hits or old:
+                after = {h.rule_id: h.category for h in hits}
+                report.hits_added.update(after[r] for r in after.keys() - old.keys())
+                report.hits_removed.update(old[r] for r in old.keys() - after.keys())
         report.documents += len(rows)
         if not dry_run:
             chunk.write(db)
