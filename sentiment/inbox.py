@@ -88,6 +88,7 @@ def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState,
             break
         if path.suffix.lower() not in EXPORT_SUFFIXES:
             log.warning("inbox: %s has an unusual extension; trying to read it anyway", path.name)
+        log.info("inbox: ingesting %s", path.name)
         result = ingest_file(db, path, ctx, analyzer=analyzer)
         moved = move_done(path, result, processed, failed)
         log.info("inbox: %s -> %s (new %d, duplicates %d, quarantined %d)%s", path.name, moved,

@@ -122,8 +122,10 @@ class Jobs:
         from sentiment.digest import queue_digests
 
         day = day or digest_day(now, self.settings)
-        ids = queue_digests(self.db(), self.settings, day)
-        return {"day": day.isoformat(), "queued": len(ids)}
+        db = self.db()
+        last = db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+        ids = queue_digests(db, self.settings, day, rules=self.pipeline.rules, now=now)
+        return {"day": day.isoformat(), "queued": sum(1 for i in ids if i > last)}
 
     def outbox(self, now: datetime) -> dict[str, Any]:
         from sentiment.mailer import send_pending

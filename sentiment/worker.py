@@ -122,7 +122,11 @@ def run_once(jobs: Jobs, now: datetime, *, digest: bool = False, day: date | Non
     """
     report: dict[str, Any] = {}
     for job_id in ("inbox", "analyze"):
+        if jobs.stop.is_set():
+            return report
         report[job_id] = run_job(jobs, job_id, now)
+    if jobs.stop.is_set():
+        return report
     if digest or day is not None or digest_due(now, jobs.settings, jobs.schedule):
         report["digest"] = run_job(jobs, "digest", now, day=day)
     # what the cycle queued is stamped with the wall clock: send it in this cycle too
@@ -149,12 +153,10 @@ def serve(jobs: Jobs) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # at start: one cycle in order (inbox, analyze, the missed digest if past the hour, outbox)
     now = datetime.now(jobs.settings.tz)
-    for job_id in ("inbox", "analyze"):
-        scheduler.add_job(run_job, args=[jobs, job_id], id=f"{job_id}-start", next_run_time=now)
-    if digest_due(now, jobs.settings, jobs.schedule):
-        scheduler.add_job(run_job, args=[jobs, "digest"], id="digest-catch-up", next_run_time=now)
-    scheduler.add_job(run_job, args=[jobs, "outbox"], id="outbox-start", next_run_time=now)
+    scheduler.add_job(run_once, args=[jobs, now], id="startup", name="startup cycle and catch-up",
+                      next_run_time=now)
     log.info("worker started on %s (pid %d)", jobs.settings.db, os.getpid())
     scheduler.start()
     # start() returns after shutdown(wait=False) from the signal handler: let the running job finish
