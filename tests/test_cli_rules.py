@@ -444,7 +444,8 @@ def test_bug_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli
 def test_bug_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_cli, tmp_path, own_export):
     """A rule edited in place (same id, new severity / query) is not rewritten by a rules-only
     rescan: sentiment/rescan.py rescan() only replaces a document's hits when the *set of rule
-    ids* changed (`after.keys() != old.keys()`), so rule_hits keeps the old severity and terms,
+    ids* changed (`changed={h.rule_id for h in hits} != old.keys()`, _stored_hits reads only rule_id
+    and category), so rule_hits keeps the old severity and terms,
     unlike a fresh ingest with the same rules (one analysis path)."""
     rule = tmp_path / "extra.toml"
     rule.write_text(EXTRA_RULE.replace('"high"', '"low"').replace("'漏液 OR 洒了 OR 盖子松'", "'盖子松'"),
