@@ -20,10 +20,10 @@ import sqlite_utils
 
 from sentiment import mailer
 from sentiment.config import Settings
-from sentiment.digest import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, between,
-                              category_name, fit, header_text, item_link, load_default_rules, make_env,
-                              render_pair, rget, rule_list, _doc)
+from sentiment.digest import between, load_default_rules, rget, rule_list
 from sentiment.errors import ConfigError
+from sentiment.mailrender import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
+                                  doc_view, fit, header_text, item_link, make_env, render_pair)
 from sentiment.store import transaction
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def build_alert(rule: Any, item_id: str, docs: list[dict[str, Any]], settings: S
     tz = settings.tz
     item = None if item_id == "-" else item_id
     title = next((d["item_title"] for d in docs if d["item_title"]), None) or item or "（未知商品）"
-    listed = [{**_doc(d, d["terms"]), "other_rules": [r for r in d["rule_ids"] if r != rget(rule, "id")]}
+    listed = [{**doc_view(d, d["terms"]), "other_rules": [r for r in d["rule_ids"] if r != rget(rule, "id")]}
               for d in docs[-MAX_LISTED:][::-1]]
     owners = tuple(rget(rule, "owners", ()) or ())
     return {

@@ -2,38 +2,33 @@
 
 The data `build_digest` returns is JSON-serialisable (`sentiment digest --json`
 prints it); `render_digest` only applies `reports/templates/` with autoescape
-and `StrictUndefined`, then inlines the CSS. Shared display helpers (category
-names, item links, term highlighting, the Jinja environment) live here and are
-used by `sentiment.alerts` too.
+and `StrictUndefined`, then inlines the CSS. Display helpers (names, links,
+excerpts, the Jinja environment) live in `sentiment.mailrender`.
+
+Triage decides what a digest shows: clusters and documents that triage resolved
+or ignored are left out, every cluster shown carries its state and assignee, and
+a line names what was resolved during the day. The triage table is read once per
+build (`triage.states`).
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-import css_inline
-import jinja2
 import sqlite_utils
 
+from sentiment import triage
 from sentiment.config import Settings
 from sentiment.errors import ConfigError
+from sentiment.mailrender import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
+                                  audience_name, category_name, cluster_title, digest_subject, doc_view, fit,
+                                  highlight, item_link, make_env, render_pair, short, state_name)
 
 log = logging.getLogger(__name__)
 
-CATEGORY_NAMES = {
-    "food_safety": "食品安全", "health_safety": "健康安全", "counterfeit": "假货质疑",
-    "quality": "质量问题", "logistics": "物流问题", "service": "服务问题",
-    "misleading": "描述不符", "escalation": "投诉升级", "review_manipulation": "评价操纵",
-}
-SEVERITY_NAMES = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
-SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-KIND_NAMES = {"review": "评价", "followup": "追评", "question": "问大家·提问", "answer": "问大家·回答"}
-AUDIENCE_NAMES = {"cs": "客服", "pr": "公关"}
-CLUSTER_KIND_NAMES = {"rule": "规则", "spike": "差评激增", "topic": "新话题", "duplicate": "重复文本"}
 # Who sees which category when no rule pack is available (rules name their owners otherwise).
 DEFAULT_OWNERS: dict[str, tuple[str, ...]] = {
     "food_safety": ("cs", "pr"), "health_safety": ("cs", "pr"), "counterfeit": ("cs", "pr"),
@@ -47,88 +42,14 @@ DEFAULT_SECTIONS: dict[str, tuple[str, ...]] = {
     "pr": ("clusters", "escalation", "qa"),
 }
 OTHER_SECTIONS = ("clusters", "items", "qa")
-# Triage (a later issue): a cluster or document in one of these states is left out of digests.
-HIDDEN_TRIAGE_STATES = frozenset({"resolved", "ignored"})
-HIDDEN_STATUSES = frozenset({"closed", "resolved", "ignored"})  # clusters.status
-ITEM_URL = "https://detail.tmall.com/item.htm?id={}"
-LIMITS = {"clusters": 12, "items": 10, "unanswered": 20, "escalation": 10, "qa": 10}
+HIDDEN_STATUSES = frozenset({"closed"})  # clusters.status (clustering's own, not triage): emptied, size 0
+LIMITS = {"clusters": 12, "items": 10, "unanswered": 20, "escalation": 10, "qa": 10, "resolved": 5}
 EXAMPLES = 3
-EXCERPT_CHARS = 140
-# Mail clients clip at ~100 KB; base64 grows bodies by 4/3, so keep text + html under this.
-BODY_BUDGET = 70_000
 TREND_DAYS = 14
+Triage = Mapping[str, tuple[str, str | None]]  # item key -> (state, assignee), from triage.states()
 
 
-@dataclass(frozen=True)
-class RenderedMessage:
-    subject: str
-    text: str
-    html: str
-
-
-# ---------------------------------------------------------------- shared helpers
-
-def category_name(category: str | None) -> str:
-    return CATEGORY_NAMES.get(category or "", category or "未分类")
-
-
-def audience_name(audience: str) -> str:
-    return AUDIENCE_NAMES.get(audience, audience)
-
-
-def item_link(item_id: str | None) -> str | None:
-    return ITEM_URL.format(item_id) if item_id and str(item_id).isdigit() else None
-
-
-def header_text(value: str, limit: int = 120) -> str:
-    """One header line: control characters (CR, LF, TAB...) become spaces, length is capped."""
-    clean = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
-
-
-def _spans(text: str, terms: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
-    spans = []
-    for entry in terms:
-        term, start, end = str(entry[0]), entry[1], entry[2]
-        if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text) \
-                and text[start:end] == term:
-            spans.append((start, end))
-        elif term and term in text:  # the text was re-normalized since: find the term again
-            at = text.find(term)
-            spans.append((at, at + len(term)))
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def highlight(text: str | None, terms: Iterable[Sequence[Any]] = (), width: int = EXCERPT_CHARS) -> list[dict]:
-    """An excerpt of `text` as parts [{"t": str, "hit": bool}], cut around the first matched term."""
-    text = " ".join((text or "").split())
-    spans = _spans(text, terms)
-    lo, hi = 0, len(text)
-    if len(text) > width:
-        lo = max(0, min(spans[0][0] - width // 4 if spans else 0, len(text) - width))
-        hi = lo + width
-    parts: list[dict] = [{"t": "…", "hit": False}] if lo > 0 else []
-    at = lo
-    for start, end in spans:
-        start, end = max(start, lo), min(end, hi)
-        if start >= end:
-            continue
-        if start > at:
-            parts.append({"t": text[at:start], "hit": False})
-        parts.append({"t": text[start:end], "hit": True})
-        at = end
-    if at < hi:
-        parts.append({"t": text[at:hi], "hit": False})
-    if hi < len(text):
-        parts.append({"t": "…", "hit": False})
-    return parts
-
+# ---------------------------------------------------------------- rules
 
 def rule_list(rules: Any) -> list[Any]:
     """Rules from a RuleSet (`.rules`), a list of rules, or None (load the configured pack)."""
@@ -158,52 +79,6 @@ def audience_scope(rules: Any, audience: str) -> tuple[set[str], set[str]]:
         return {c for c, owners in DEFAULT_OWNERS.items() if audience in owners}, set()
     mine = [r for r in listed if audience in tuple(rget(r, "owners", ()) or ())]
     return {rget(r, "category") for r in mine}, {rget(r, "id") for r in mine}
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def _pp(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{'+' if value >= 0 else '−'}{abs(value) * 100:.1f} 个百分点"
-
-
-def make_env() -> jinja2.Environment:
-    """A fresh Jinja environment over the bundled templates (HTML autoescaped, strict undefined)."""
-    from sentiment.resources import templates_dir
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"), default=False),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
-    env.filters.update(pct=_pct, pp=_pp, category=category_name,
-                       severity=lambda s: SEVERITY_NAMES.get(s or "", s or "—"))
-    return env
-
-
-def render_pair(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    """Render `name`.txt and `name`.html; the HTML gets its CSS inlined."""
-    text = env.get_template(f"{name}.txt").render(**context)
-    html = env.get_template(f"{name}.html").render(**context)
-    return text, css_inline.inline(html)
-
-
-def fit(render: Any, data: dict, lists: Sequence[str]) -> RenderedMessage:
-    """Render; while over BODY_BUDGET, shorten the lists (their `more` counts grow)."""
-    for keep in (None, 8, 4, 2, 1, 0):
-        trimmed = dict(data)
-        for key in lists:
-            section = data.get(key)
-            if keep is not None and section and len(section["items"]) > keep:
-                dropped = len(section["items"]) - keep
-                trimmed[key] = {**section, "items": section["items"][:keep], "more": section["more"] + dropped}
-        message = render(trimmed)
-        if len(message.text.encode()) + len(message.html.encode()) <= BODY_BUDGET:
-            return message
-    return message
 
 
 # ---------------------------------------------------------------- time ranges
@@ -289,10 +164,14 @@ def _trend(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "documents": d["documents"], "bar": round(100 * (d["share"] or 0.0) / top)} for d in days]
 
 
-def triage_state(db: sqlite_utils.Database, item_key: str) -> str | None:
-    """Triage state of "cluster:<id>" or "document:<id>" (None while untriaged)."""
-    row = db.execute("SELECT state FROM triage WHERE item_key = ?", [item_key]).fetchone()
-    return row[0] if row else None
+def triage_of(states: Triage, item_key: str) -> tuple[str, str | None]:
+    """(state, assignee) from one `triage.states()` read; an untriaged item is `new`, unassigned."""
+    return states.get(item_key, ("new", None))
+
+
+def closed(states: Triage, item_key: str) -> bool:
+    """`triage.is_hidden` without a query per item: resolved or ignored items leave the digest."""
+    return triage_of(states, item_key)[0] in triage.CLOSED_STATES
 
 
 def _hits(db: sqlite_utils.Database, doc_id: str, rule_id: str | None = None,
@@ -310,30 +189,22 @@ def _hits(db: sqlite_utils.Database, doc_id: str, rule_id: str | None = None,
     return terms
 
 
-def _doc(row: Mapping[str, Any], terms: list[list[Any]]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "kind_name": KIND_NAMES.get(row["kind"], row["kind"]),
-            "created_at": (row["created_at"] or "")[:16].replace("T", " "), "rating": row["rating"],
-            "parts": highlight(row["text"], terms)}
-
-
 def _section(rows: list[dict[str, Any]], total: int) -> dict[str, Any]:
     return {"items": rows, "more": max(0, total - len(rows)), "total": total}
 
 
 def _clusters(db: sqlite_utils.Database, start: datetime, end: datetime, rules: Any,
-              audience: str) -> dict[str, Any]:
+              audience: str, states: Triage) -> dict[str, Any]:
     categories = audience_scope(rules, audience)[0]
-    rows = db.execute(
-        "SELECT c.*, t.state AS triage FROM clusters c LEFT JOIN triage t ON t.item_key = 'cluster:' || c.id"
-        " WHERE datetime(c.last_seen) >= ? AND datetime(c.first_seen) < ?", [utc_key(start), utc_key(end)])
-    names = [c[0] for c in rows.description]
+    rows = _rows(db, "SELECT * FROM clusters WHERE datetime(last_seen) >= ? AND datetime(first_seen) < ?",
+                 [utc_key(start), utc_key(end)])
     picked = []
-    for values in rows.fetchall():
-        c = dict(zip(names, values))
-        if c["triage"] in HIDDEN_TRIAGE_STATES or c["status"] in HIDDEN_STATUSES or not c["size"]:
+    for c in rows:
+        if closed(states, f"cluster:{c['id']}") or c["status"] in HIDDEN_STATUSES or not c["size"]:
             continue
         if c["category"] and c["category"] not in categories:
             continue  # uncategorised clusters (spikes, topics, duplicates) go to every audience
+        c["state"], c["assignee"] = triage_of(states, f"cluster:{c['id']}")
         picked.append(c)
     picked.sort(key=lambda c: (SEVERITY_RANK.get(c["severity"], 9), -(c["size"] or 0), c["id"]))
     return _section([_cluster(db, c, start, end) for c in picked[:LIMITS["clusters"]]], len(picked))
@@ -353,25 +224,15 @@ def _cluster(db: sqlite_utils.Database, c: dict[str, Any], start: datetime, end:
     cats = [c["category"]] if c["category"] else None
     return {
         "id": c["id"], "kind": c["kind"], "kind_name": CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
-        "title": _cluster_title(c), "item_id": c["item_id"],
+        "title": cluster_title(c), "item_id": c["item_id"],
         "item_title": c["item_title"] or c["item_id"] or "（多个商品）", "link": item_link(c["item_id"]),
         "category": c["category"],
         "category_name": category_name(c["category"]) if c["category"] else CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
-        "severity": c["severity"], "size": c["size"] or 0, "new": new, "triage": c["triage"],
+        "severity": c["severity"], "size": c["size"] or 0, "new": new,
+        "state": c["state"], "state_name": state_name(c["state"]), "assignee": c["assignee"],
         "first_seen": (c["first_seen"] or "")[:10], "last_seen": (c["last_seen"] or "")[:10],
-        "examples": [_doc(d, _hits(db, d["id"], c["rule_id"], cats)) for d in docs],
+        "examples": [doc_view(d, _hits(db, d["id"], c["rule_id"], cats)) for d in docs],
     }
-
-
-def _cluster_title(c: Mapping[str, Any]) -> str:
-    """Rule clusters: category and their top terms; others keep the title clustering gave them."""
-    if c["kind"] != "rule" or not c["category"]:
-        return c["title"] or CLUSTER_KIND_NAMES.get(c["kind"], c["kind"])
-    try:
-        terms = [str(t) for t in json.loads(c["meta"] or "{}").get("terms", [])][:3]
-    except (ValueError, AttributeError):
-        terms = []
-    return category_name(c["category"]) + (f"：{'、'.join(terms)}" if terms else "")
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -391,23 +252,24 @@ def _items(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[st
     return _section(shown, len(rows))
 
 
-def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: float) -> dict[str, Any]:
+def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: float,
+                states: Triage) -> dict[str, Any]:
+    """Negative reviews older than `hours` (up to `days`) without a seller reply and not closed in
+    triage: the rule of `triage.document_hidden`, with the triage table read once per build."""
     where, params = between("d.created_at", end - timedelta(days=days), end - timedelta(hours=hours))
-    base = ("FROM documents d JOIN analyses a ON a.document_id = d.id"
-            " LEFT JOIN triage t ON t.item_key = 'document:' || d.id"
-            " WHERE d.kind IN ('review', 'followup') AND d.is_placeholder = 0"
-            " AND (a.label = 'negative' OR d.rating = 'negative') AND coalesce(trim(d.seller_reply), '') = ''"
-            f" AND coalesce(t.state, '') NOT IN ('resolved', 'ignored') AND {where}")
-    total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
-    rows = _rows(db, f"SELECT d.* {base} ORDER BY datetime(d.created_at), d.id LIMIT ?",
-                 [*params, LIMITS["unanswered"]])
+    rows = _rows(db, "SELECT d.id, d.kind, d.created_at, d.rating, d.text, d.item_id, d.item_title"
+                 " FROM documents d JOIN analyses a ON a.document_id = d.id"
+                 " WHERE d.kind IN ('review', 'followup') AND d.is_placeholder = 0"
+                 " AND (a.label = 'negative' OR d.rating = 'negative') AND coalesce(trim(d.seller_reply), '') = ''"
+                 f" AND {where} ORDER BY datetime(d.created_at), d.id", params)
+    rows = [r for r in rows if not closed(states, f"document:{r['id']}")]
     shown = []
-    for r in rows:
+    for r in rows[:LIMITS["unanswered"]]:
         waited = end - datetime.fromisoformat(r["created_at"])
-        shown.append({**_doc(r, _hits(db, r["id"])), "item_id": r["item_id"],
+        shown.append({**doc_view(r, _hits(db, r["id"])), "item_id": r["item_id"],
                       "item_title": r["item_title"] or r["item_id"] or "（未知商品）", "link": item_link(r["item_id"]),
                       "hours": int(waited.total_seconds() // 3600)})
-    return {**_section(shown, total), "hours": hours}
+    return {**_section(shown, len(rows)), "hours": hours}
 
 
 def _escalation(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, Any]:
@@ -425,7 +287,7 @@ def _escalation(db: sqlite_utils.Database, start: datetime, end: datetime) -> di
         shown.append({"item_id": g["item_id"], "item_title": g["item_title"] or g["item_id"] or "（未知商品）",
                       "link": item_link(g["item_id"]), "category": g["category"],
                       "category_name": category_name(g["category"]), "count": g["n"],
-                      "examples": [_doc(d, _hits(db, d["id"], categories=[g["category"]])) for d in docs]})
+                      "examples": [doc_view(d, _hits(db, d["id"], categories=[g["category"]])) for d in docs]})
     return _section(shown, len(groups))
 
 
@@ -436,11 +298,31 @@ def _qa(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, 
     total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
     rows = _rows(db, f"SELECT d.*, q.text AS question {base} ORDER BY a.score, d.created_at, d.id LIMIT ?",
                  [*params, LIMITS["qa"]])
-    shown = [{**_doc(r, _hits(db, r["id"])), "item_id": r["item_id"], "link": item_link(r["item_id"]),
+    shown = [{**doc_view(r, _hits(db, r["id"])), "item_id": r["item_id"], "link": item_link(r["item_id"]),
               "item_title": r["item_title"] or r["item_id"] or "（未知商品）",
               "question": highlight(r["question"]) if r["kind"] == "answer" and r["question"] else None}
              for r in rows]
     return _section(shown, total)
+
+
+def _resolved(db: sqlite_utils.Database, start: datetime, end: datetime, audience: str) -> dict[str, Any]:
+    """Items triage resolved during the day and still resolved, owned by `audience` (the
+    "昨日已解决" line): clusters by `triage.cluster_owners` of their category, documents are CS's."""
+    found = [r for r in triage.resolved_between(db, start, end) if audience in r["owner"].split(",")]
+    listed = found[:LIMITS["resolved"]]
+    ids = [r["id"] for r in listed if r["kind"] == "cluster"]
+    marks = ", ".join("?" for _ in ids)
+    rows = {c["id"]: c for c in _rows(db, f"SELECT * FROM clusters WHERE id IN ({marks})", ids)} if ids else {}
+    shown = [{"kind": r["kind"], "id": r["id"], "assignee": r["assignee"], "title": _resolved_title(r, rows)}
+             for r in listed]
+    return _section(shown, len(found))
+
+
+def _resolved_title(item: Mapping[str, Any], clusters: Mapping[str, Any]) -> str:
+    """A cluster by the title digests gave it; a document as 评价「excerpt」."""
+    if item["kind"] == "cluster":
+        return short(cluster_title(clusters[item["id"]]) if item["id"] in clusters else item["title"])
+    return f"{KIND_NAMES.get(item['subkind'], '评价')}「{short(item['text'], 30)}」"
 
 
 def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, day: date,
@@ -448,6 +330,7 @@ def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, d
     """Everything the digest of `audience` for local `day` shows, as plain JSON-ready data (read-only)."""
     options = digest_options(settings, audience)
     tz = settings.tz
+    states = triage.states(db)
     if rules is None:
         rules = load_default_rules(settings)
     start, end = day_bounds(day, tz)
@@ -457,9 +340,10 @@ def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, d
         "kind": "digest", "audience": audience, "audience_name": audience_name(audience),
         "day": day.isoformat(), "timezone": settings.timezone, "sections": list(sections),
         "headline": _headline(days), "trend": _trend(days),
-        "clusters": _clusters(db, start, end, rules, audience) if "clusters" in sections else None,
+        "resolved": _resolved(db, start, end, audience),
+        "clusters": _clusters(db, start, end, rules, audience, states) if "clusters" in sections else None,
         "items": _items(db, start, end) if "items" in sections else None,
-        "unanswered": (_unanswered(db, end, options["unanswered_hours"], options["unanswered_days"])
+        "unanswered": (_unanswered(db, end, options["unanswered_hours"], options["unanswered_days"], states)
                        if "unanswered" in sections else None),
         "escalation": _escalation(db, start, end) if "escalation" in sections else None,
         "qa": _qa(db, start, end) if "qa" in sections else None,
@@ -470,16 +354,6 @@ def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, d
 
 
 # ---------------------------------------------------------------- render
-
-def digest_subject(data: Mapping[str, Any]) -> str:
-    head = f"【舆情日报】{data['day']} {data['audience_name']}"
-    if data["quiet"]:
-        return header_text(f"{head}：平稳，无需处理")
-    h = data["headline"]
-    risks = data["clusters"]["total"] if data["clusters"] else 0
-    extra = f"，{risks} 个风险簇" if risks else ""
-    return header_text(f"{head}：差评 {h['negatives']} 条（{_pct(h['share'])}）{extra}")
-
 
 def render_digest(data: Mapping[str, Any]) -> RenderedMessage:
     """Subject, plain text and inlined HTML of a digest built by `build_digest` (under ~100 KB)."""

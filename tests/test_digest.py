@@ -1,4 +1,6 @@
-"""Daily digest: build (numbers, clusters, unanswered, PR items, Q&A, trend), render (golden, escaping, size)."""
+"""Daily digest: build (numbers, clusters, unanswered, PR items, Q&A, trend), render (golden, escaping, size).
+
+Triage in digests (states, assignees, the resolved line) is tested in test_digest_triage.py."""
 from __future__ import annotations
 
 import json
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from sentiment import digest, mailer, store
+from sentiment import digest, mailer, store, triage
 from sentiment.cli import cli
 from sentiment.config import build_settings
 from sentiment.errors import ConfigError
@@ -257,8 +259,16 @@ def test_bad_digest_options_name_the_key(db: Any, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ render
 
+def triage_day(db: Any) -> None:
+    """Triage on top of `seed_day`: one cluster assigned, one in progress, a document resolved on the day."""
+    triage.apply(db, "cluster:c-fake", "assign", by="组长", assignee="张三", now="2024-05-01T02:00:00+00:00")
+    triage.apply(db, "cluster:c-spike", "start", by="李四", now="2024-05-01T03:00:00+00:00")
+    triage.apply(db, "document:u2", "resolve", by="李四", now="2024-05-01T07:00:00+00:00")
+
+
 @pytest.mark.parametrize("audience", ["cs", "pr"])
 def test_golden_rendering_of_a_constructed_day(day_db: Any, settings: Any, audience: str) -> None:
+    triage_day(day_db)
     message = digest.render_digest(digest.build_digest(day_db, settings, audience, DAY, RULES))
     check_golden(f"digest_{audience}.txt", f"Subject: {message.subject}\n\n{message.text}")
     check_golden(f"digest_{audience}.html", message.html)
