@@ -42,6 +42,7 @@ MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
 W_CONTRAST = 2.0
+W_MINOR = 1.0
 
 Features = dict[str, float]
 # special feature names; "<" never occurs inside a jieba token
@@ -107,8 +108,10 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
     for i, tok in enumerate(tokens):
         if tok in CONCESSIVE:
             weight = W_CONCEDED
-        elif tok in CONTRAST or (clause_start and tok in CONTRAST_AT_START):
+        elif tok in CONTRAST:
             weight = W_CONTRAST
+        elif clause_start and tok in CONTRAST_AT_START:
+            weight = W_MINOR
         boundary = tok in BOUNDARIES
         first = tok[0]
         if boundary or tok in CONTRAST or first >= "\U0001F000" or "\u2600" <= first < "\u2800":  # emoji
