@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -63,8 +64,10 @@ class Pipeline:
         self.rules = rules
         self.negative_below = negative_below
         self.positive_above = positive_above
-        terms = tuple(sorted(rules.terms())) if rules is not None else ()
-        self.segmenter: Segmenter = get_segmenter(terms)
+        # The dictionary holds the bundled pack's terms only, so that rules added or edited later
+        # never change segmentation (and a rules-only rescan matches what a fresh ingest stores).
+        self.segmenter: Segmenter = get_segmenter(bundled_terms())
+        self.rule_digests: dict[str, str] = rules.digests() if rules is not None else {}
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_paths: Sequence[Path] | None = None) -> "Pipeline":
@@ -140,6 +143,16 @@ class Pipeline:
             rows.append(row)
             hits.extend(doc_hits)
         store.save_analyses(db, rows, hits)
+        store.remember_ruleset(db, self.rules_version, self.rule_digests)
+
+
+@lru_cache(maxsize=1)
+def bundled_terms() -> tuple[str, ...]:
+    """The bundled rule pack's terms, for the jieba user dictionary."""
+    from sentiment.resources import rules_dir
+    from sentiment.rules import load_rules
+
+    return tuple(sorted(load_rules([rules_dir()]).terms()))
 
 
 def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet | None":

@@ -16,18 +16,21 @@ import sqlite_utils
 
 from sentiment import store
 from sentiment.config import Settings
+from sentiment.ingest.normalize import SOURCE_TZ
 from sentiment.pipeline import Analysis, Pipeline
+from sentiment.rules import MatchInput
 
 if TYPE_CHECKING:
-    from sentiment.rules import Hit
+    from sentiment.rules import Hit, RuleSet
 
 CHUNK = 5000
 
 COLUMNS = ("rowid", "id", "kind", "text", "rating", "item_id", "sku", "created_at", "is_placeholder",
-           "score", "label", "tokens", "model_version", "rules_version")
+           "score", "label", "has_tokens", "model_version", "rules_version")
+# tokens are not read here: most documents contain no term of a changed rule and never need them
 SELECT = """
 SELECT d.rowid, d.id, d.kind, d.text, d.rating, d.item_id, d.sku, d.created_at, d.is_placeholder,
-       a.score, a.label, a.tokens, a.model_version, a.rules_version
+       a.score, a.label, a.tokens IS NOT NULL, a.model_version, a.rules_version
 FROM documents d LEFT JOIN analyses a ON a.document_id = d.id
 WHERE d.rowid > ? {where}
 ORDER BY d.rowid LIMIT ?
@@ -35,25 +38,27 @@ ORDER BY d.rowid LIMIT ?
 
 
 class StoredTokens(Sequence):
-    """Stored `[[word, start, end], ...]` decoded only when the matcher asks for them:
-    most documents contain no rule term and never need their tokens."""
+    """A document's stored `[[word, start, end], ...]`, read and decoded only when the matcher
+    asks for them: most documents contain no rule term and never need their tokens."""
 
-    __slots__ = ("_raw", "_items")
+    __slots__ = ("_db", "_doc_id", "_items")
 
-    def __init__(self, raw: str) -> None:
-        self._raw = raw
+    def __init__(self, db: sqlite_utils.Database, doc_id: str) -> None:
+        self._db, self._doc_id = db, doc_id
         self._items: list[tuple[str, int, int]] | None = None
 
     def _load(self) -> list[tuple[str, int, int]]:
         if self._items is None:
-            self._items = [tuple(t) for t in json.loads(self._raw)]  # type: ignore[misc]
+            raw = self._db.conn.execute("SELECT tokens FROM analyses WHERE document_id = ?",
+                                        [self._doc_id]).fetchone()[0]
+            self._items = [tuple(t) for t in json.loads(raw)]  # type: ignore[misc]
         return self._items
 
     def __len__(self) -> int:
         return len(self._load())
 
     def __bool__(self) -> bool:
-        return self._raw not in ("[]", "")
+        return len(self._load()) > 0
 
     def __getitem__(self, index: Any) -> Any:
         return self._load()[index]
@@ -82,14 +87,19 @@ class RescanReport:
         }
 
 
+def _stored_time(moment: datetime) -> str:
+    """A bound comparable with stored `created_at` strings, which are all in Beijing time."""
+    return moment.astimezone(SOURCE_TZ).isoformat(timespec="seconds")
+
+
 def _filters(since: datetime | None, until: datetime | None, item: str | None) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if since is not None:
         clauses.append("d.created_at >= ?")
-        params.append(since.isoformat(timespec="seconds"))
+        params.append(_stored_time(since))
     if until is not None:
         clauses.append("d.created_at < ?")
-        params.append(until.isoformat(timespec="seconds"))
+        params.append(_stored_time(until))
     if item is not None:
         clauses.append("d.item_id = ?")
         params.append(item)
@@ -124,15 +134,35 @@ def _stored_hits(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[st
     return found
 
 
-def _rules_only(pipeline: Pipeline, row: dict[str, Any]) -> list[Hit] | None:
-    """The rules' hits on the stored tokens, or None when the stored analysis is not the current
-    model's (then the document is analyzed again)."""
-    if row["tokens"] is None or row["model_version"] != pipeline.model.version:
-        return None
-    if row["label"] is None:  # placeholder or empty: nothing to match
+@dataclass(frozen=True)
+class _Plan:
+    """How to bring hits made under one stored rules version up to date."""
+
+    rules: "RuleSet | None"   # the rules to match again (None: nothing changed)
+    keep: frozenset[str]      # rule ids whose stored hits are still valid
+
+
+def _plan(db: sqlite_utils.Database, pipeline: Pipeline, version: str | None) -> _Plan:
+    current = pipeline.rule_digests
+    if pipeline.rules is None:
+        return _Plan(None, frozenset())
+    if version == pipeline.rules_version:
+        return _Plan(None, frozenset(current))
+    old = store.ruleset_digests(db, version)
+    if old is None:  # unknown rules: match everything again
+        return _Plan(pipeline.rules, frozenset())
+    changed = {rule_id for rule_id, digest in current.items() if old.get(rule_id) != digest}
+    keep = frozenset(current) - changed
+    return _Plan(pipeline.rules.subset(changed) if changed else None, keep)
+
+
+def _rematch(db: sqlite_utils.Database, plan: _Plan, row: dict[str, Any]) -> list[Hit]:
+    """Hits of the rules in the plan, on the stored tokens (read only if a rule has a candidate)."""
+    if plan.rules is None or row["label"] is None:  # nothing changed, or a placeholder
         return []
-    return pipeline.match(row["text"], StoredTokens(row["tokens"]), kind=row["kind"], rating=row["rating"],  # type: ignore[arg-type]
-                          score=row["score"], item_id=row["item_id"], sku=row["sku"])
+    return plan.rules.match(MatchInput(  # type: ignore[arg-type]
+        text=row["text"], tokens=StoredTokens(db, row["id"]), kind=row["kind"], rating=row["rating"],
+        score=row["score"], item_id=row["item_id"], sku=row["sku"]))
 
 
 class _Chunk:
@@ -142,7 +172,7 @@ class _Chunk:
         self.pipeline, self.now = pipeline, now
         self.full: list[dict[str, Any]] = []
         self.full_hits: list[dict[str, Any]] = []
-        self.hit_docs: list[str] = []
+        self.dropped: list[tuple[str, str]] = []   # (document, rule) hits no longer valid
         self.hits: list[dict[str, Any]] = []
         self.bump: list[str] = []
 
@@ -151,46 +181,55 @@ class _Chunk:
         self.full.append(analysis_row)
         self.full_hits.extend(hit_rows)
 
-    def rematched(self, row: dict[str, Any], hits: list[Hit], changed: bool) -> None:
-        if changed:
-            self.hit_docs.append(row["id"])
-            self.hits.extend(self.pipeline.hit_rows(row, hits))
+    def rematched(self, row: dict[str, Any], old: dict[str, str], plan: _Plan, hits: list[Hit]) -> None:
+        self.dropped.extend((row["id"], rule_id) for rule_id in old if rule_id not in plan.keep)
+        self.hits.extend(self.pipeline.hit_rows(row, hits))
         if row["rules_version"] != self.pipeline.rules_version:
             self.bump.append(row["id"])
 
     def write(self, db: sqlite_utils.Database) -> None:
         with store.transaction(db):
             store.save_analyses(db, self.full, self.full_hits)
-            store.replace_hits(db, self.hit_docs, self.hits)
+            store.drop_hits(db, self.dropped)
+            store.insert_hits(db, self.hits)
             store.set_rules_version(db, self.bump, self.pipeline.rules_version, self.now)
+            store.remember_ruleset(db, self.pipeline.rules_version, self.pipeline.rule_digests)
 
 
 def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | None = None,
            until: datetime | None = None, item: str | None = None, dry_run: bool = False,
            progress: Callable[[int], None] | None = None) -> RescanReport:
-    """Re-apply model and rules; write what changed (unless dry_run), one transaction per chunk."""
+    """Re-apply model and rules; write what changed (unless dry_run), one transaction per chunk.
+
+    Documents analyzed by the current model keep their score and tokens; of their
+    hits, those of unchanged rules stay and only new or changed rules are matched.
+    """
     report = RescanReport(dry_run=dry_run)
     where, params = _filters(since, until, item)
     now = store.utcnow()
+    plans: dict[str | None, _Plan] = {}
     for rows in _chunks(db, where, params):
         before = _stored_hits(db, [r["id"] for r in rows])
         chunk = _Chunk(pipeline, now)
         for row in rows:
             old = before.get(row["id"], {})
-            hits = _rules_only(pipeline, row)
-            if hits is None:
+            if not row["has_tokens"] or row["model_version"] != pipeline.model.version:
                 analysis = pipeline.analyze_document(row)
                 report.reanalyzed += 1
                 report.labels_changed += analysis.label != row["label"]
                 chunk.analyzed(row, analysis)
-                hits = analysis.hits
+                after = {h.rule_id: h.category for h in analysis.hits}
             else:
                 report.rules_only += 1
-                chunk.rematched(row, hits, changed={h.rule_id for h in hits} != old.keys())
-            if hits or old:
-                after = {h.rule_id: h.category for h in hits}
-                report.hits_added.update(after[r] for r in after.keys() - old.keys())
-                report.hits_removed.update(old[r] for r in old.keys() - after.keys())
+                version = row["rules_version"]
+                plan = plans.get(version) or plans.setdefault(version, _plan(db, pipeline, version))
+                hits = _rematch(db, plan, row)
+                chunk.rematched(row, old, plan, hits)
+                if not hits and plan.keep.issuperset(old):
+                    continue
+                after = {r: c for r, c in old.items() if r in plan.keep} | {h.rule_id: h.category for h in hits}
+            report.hits_added.update(after[r] for r in after.keys() - old.keys())
+            report.hits_removed.update(old[r] for r in old.keys() - after.keys())
         report.documents += len(rows)
         if not dry_run:
             chunk.write(db)

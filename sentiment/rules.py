@@ -34,7 +34,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from sentiment.errors import RuleError
 from sentiment.query import Node, parse
@@ -107,10 +107,21 @@ class RuleSet:
     def __init__(self, compiled: Sequence[Compiled], masks: Sequence[str] = ()) -> None:
         from sentiment.matcher import Matcher
 
+        self._compiled = tuple(compiled)
         self.rules: tuple[Rule, ...] = tuple(c.rule for c in compiled)
         self.masks: tuple[str, ...] = tuple(sorted(set(masks)))
         self._matcher = Matcher(compiled, self.masks)
         self.version: str = _version(self.rules, self.masks)
+
+    def digests(self) -> dict[str, str]:
+        """rule id -> a digest of what decides its hits (query, exclude, masks, severity, ...):
+        a rescan re-matches only the rules whose digest changed."""
+        return {r.id: _version([r], self.masks) for r in self.rules}
+
+    def subset(self, rule_ids: Iterable[str]) -> "RuleSet":
+        """The same compiled rules restricted to `rule_ids` (same masks)."""
+        wanted = set(rule_ids)
+        return RuleSet([c for c in self._compiled if c.rule.id in wanted], self.masks)
 
     def __len__(self) -> int:
         return len(self.rules)

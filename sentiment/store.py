@@ -111,6 +111,11 @@ def _m006_cluster_indexes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_clusters_status_kind ON clusters (status, kind, last_seen)")
 
 
+def _m007_rulesets(db: sqlite_utils.Database) -> None:
+    # the rules behind each analyses.rules_version, so a rescan re-matches only changed rules
+    db["rulesets"].create({"version": str, "digests": str, "created_at": str}, pk="version")
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -119,6 +124,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_outbox_runs", _m004_outbox_runs),
     ("005_triage", _m005_triage),
     ("006_cluster_indexes", _m006_cluster_indexes),
+    ("007_rulesets", _m007_rulesets),
 ]
 
 
@@ -192,6 +198,12 @@ def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) 
     marks = ", ".join("?" for _ in DOCUMENT_FIELDS)
     db.conn.executemany(f"INSERT INTO documents ({cols}) VALUES ({marks})",
                         [[d.get(f) for f in DOCUMENT_FIELDS] for d in fresh])
+    if len(fresh) < len(docs):  # a later export may carry the shop's reply to a stored review
+        taken = {id(d) for d in fresh}
+        db.conn.executemany(
+            "UPDATE documents SET seller_reply = ? WHERE id = ? AND seller_reply IS NOT ?",
+            [[d["seller_reply"], d["id"], d["seller_reply"]] for d in docs
+             if id(d) not in taken and d.get("seller_reply")])
     return fresh
 
 
@@ -212,13 +224,35 @@ def save_analyses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
     replace_hits(db, [r["document_id"] for r in rows], hits)
 
 
+def remember_ruleset(db: sqlite_utils.Database, version: str | None, digests: dict[str, str]) -> None:
+    if version is not None:
+        db.execute("INSERT OR IGNORE INTO rulesets (version, digests, created_at) VALUES (?, ?, ?)",
+                   [version, json.dumps(digests, sort_keys=True), utcnow()])
+
+
+def ruleset_digests(db: sqlite_utils.Database, version: str | None) -> dict[str, str] | None:
+    if version is None:
+        return None
+    row = db.execute("SELECT digests FROM rulesets WHERE version = ?", [version]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
 def replace_hits(db: sqlite_utils.Database, doc_ids: Sequence[str], hits: Sequence[dict[str, Any]]) -> None:
     """Replace the rule hits of these documents (call inside a transaction)."""
     db.conn.executemany("DELETE FROM rule_hits WHERE document_id = ?", [[d] for d in doc_ids])
+    insert_hits(db, hits)
+
+
+def insert_hits(db: sqlite_utils.Database, hits: Sequence[dict[str, Any]]) -> None:
     db.conn.executemany(
-        f"INSERT INTO rule_hits ({', '.join(HIT_FIELDS)}) VALUES ({', '.join('?' * len(HIT_FIELDS))})",
+        f"INSERT OR REPLACE INTO rule_hits ({', '.join(HIT_FIELDS)}) VALUES ({', '.join('?' * len(HIT_FIELDS))})",
         [[h[f] for f in HIT_FIELDS] for h in hits],
     )
+
+
+def drop_hits(db: sqlite_utils.Database, pairs: Sequence[tuple[str, str]]) -> None:
+    """Delete single (document, rule) hits (call inside a transaction)."""
+    db.conn.executemany("DELETE FROM rule_hits WHERE document_id = ? AND rule_id = ?", pairs)
 
 
 def set_rules_version(db: sqlite_utils.Database, doc_ids: Sequence[str], version: str | None, now: str) -> None:

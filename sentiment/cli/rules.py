@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -104,9 +105,8 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     db = env.open_db(create=False)
     pipeline = Pipeline.from_settings(env.settings, [*env.settings.rules_paths, *rules_paths])
     total = count_documents(db, start, end, item)
-    show = not as_json and click.get_text_stream("stderr").isatty()
-    with click.progressbar(length=total, label="rescan", file=click.get_text_stream("stderr"),
-                           hidden=not show) as bar:
+    show = not as_json and sys.stderr.isatty()
+    with click.progressbar(length=total, label="rescan", file=sys.stderr, hidden=not show) as bar:
         report = rescan_and_cluster(db, pipeline, env.settings, since=start, until=end, item=item,
                                     dry_run=dry_run, progress=bar.update)
     if as_json:
