@@ -7,7 +7,8 @@ For each dataset under --data (<dataset>/{dev,test}.csv with text,label):
 
 - default: the bundled model (`load_model()`) on test and dev;
 - snownlp: `SnowNLP(text).sentiments` on test in the same run, limited to the
-  first --snownlp-limit rows (it runs at ~100-300 texts/s), marked "first N";
+  first --snownlp-limit rows (it runs at ~100-300 texts/s), marked "first N"
+  (0: skip SnowNLP);
 - adapted: `train(dev texts, dev labels, base=--base)` scored on test.
 
 Prints one table (accuracy, macro-F1, negative precision/recall, texts/s).
@@ -48,8 +49,9 @@ def run_dataset(data: Path, name: str, base: str, snow_limit: int) -> None:
     row(name, "dev", "default", evaluate(model, dev_x, dev_y))
     n = min(snow_limit, len(test_x))
     split = "test" if n == len(test_x) else f"test first {n}"
-    row(name, split, "snownlp", snownlp_eval(test_x[:n], test_y[:n]))
-    if n < len(test_x):
+    if n:
+        row(name, split, "snownlp", snownlp_eval(test_x[:n], test_y[:n]))
+    if 0 < n < len(test_x):
         row(name, split, "default", evaluate(model, test_x[:n], test_y[:n]))
     start = time.perf_counter()
     adapted = train(dev_x, dev_y, base=base)

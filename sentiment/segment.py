@@ -3,8 +3,12 @@
 Emoticons (``:)``, ``^_^``, ``T_T``...) are kept as single tokens instead of
 being cut into punctuation, and emoji modifiers (skin tones, variation
 selectors, zero-width joiners) are dropped, so 👍🏻 and 👍 are the same token.
-HMM (new-word discovery) is off by default: on review text it is ~40% slower
-and did not improve the sentiment model's accuracy (see benchmarks/).
+HMM (new-word discovery) is off by default. Measured on the dev splits with the
+builtin model retrained each way: HMM on 0.853 (eprstmt) / 0.852 (waimai_10k),
+HMM off 0.850 / 0.858, while jieba with HMM costs ~1.4-2x the time per text. Without
+HMM, `cut` runs jieba's own DAG/max-probability algorithm re-implemented
+with memoized log-probabilities and a clause cache: identical words (checked on
+83k review texts), 2-3x faster than `Tokenizer.lcut(text, HMM=False)`.
 """
 from __future__ import annotations
 
