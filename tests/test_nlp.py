@@ -184,3 +184,22 @@ def test_evaluate_keys_and_values() -> None:
     assert result["neg_precision"] == 0.5 and result["neg_recall"] == 1.0
     assert result["macro_f1"] == pytest.approx(round((2 / 3 + 0.8) / 2, 4))
     assert result["texts_per_s"] > 0
+
+
+def test_train_rejects_unknown_base() -> None:
+    with pytest.raises(ModelError, match="unknown base 'bert'"):
+        train(TINY_TEXTS, TINY_LABELS, base="bert")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["物流很快，包装完好，宝贝和描述一致", "iPhone13ProMax的壳子买了3个", "南京市长江大桥", "外卖送了两个小时 饭都凉了!!", "abc 123 def"],
+)
+def test_fast_segmentation_matches_jieba(text: str) -> None:
+    seg = get_segmenter()
+    seg.clear_cache()
+    expected = [w for w in seg._tk.lcut(text, HMM=False) if not w.isspace()]
+    assert seg.cut(text) == expected
+    assert seg.cut(text) == expected  # from the clause cache
+    assert [w for w, _, _ in seg.tokenize(text)] == expected
+    assert all(text[a:b] == w for w, a, b in seg.tokenize(text))
