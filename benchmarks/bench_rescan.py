@@ -59,11 +59,12 @@ def main() -> None:
         pipeline = Pipeline.from_settings(settings, [Path(tmp) / "extra.toml"])
         db = store.open_db(db_path)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         report = rescan(db, pipeline)
-        rules_only = time.perf_counter() - start
+        rules_only, rules_cpu = time.perf_counter() - start, time.process_time() - cpu
         assert report.rules_only == report.documents, report.to_json()
-        print(f"rules-only rescan: {report.documents / rules_only:>8.0f} docs/s "
+        print(f"rules-only rescan: {report.documents / rules_only:>8.0f} docs/s wall, "
+              f"{report.documents / rules_cpu:.0f} docs/s CPU "
               f"({report.documents} in {rules_only:.2f} s; hits +{sum(report.hits_added.values())}"
               f" -{sum(report.hits_removed.values())}) target >= 50,000/s")
 

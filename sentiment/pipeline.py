@@ -131,7 +131,7 @@ class Pipeline:
         return [{
             "document_id": doc["id"], "rule_id": h.rule_id, "category": h.category, "severity": h.severity,
             "terms": json.dumps([list(t) for t in h.terms], ensure_ascii=False),
-            "created_at": doc.get("created_at"),
+            "created_at": doc["created_at"],
         } for h in hits]
 
     def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:

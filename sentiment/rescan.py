@@ -7,6 +7,7 @@ tokens, without segmenting again.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,12 +26,10 @@ if TYPE_CHECKING:
 
 CHUNK = 5000
 
-COLUMNS = ("rowid", "id", "kind", "text", "rating", "item_id", "sku", "created_at", "is_placeholder",
-           "score", "label", "has_tokens", "model_version", "rules_version")
 # tokens are not read here: most documents contain no term of a changed rule and never need them
 SELECT = """
 SELECT d.rowid, d.id, d.kind, d.text, d.rating, d.item_id, d.sku, d.created_at, d.is_placeholder,
-       a.score, a.label, a.tokens IS NOT NULL, a.model_version, a.rules_version
+       a.score, a.label, a.tokens IS NOT NULL AS has_tokens, a.model_version, a.rules_version
 FROM documents d LEFT JOIN analyses a ON a.document_id = d.id
 WHERE d.rowid > ? {where}
 ORDER BY d.rowid LIMIT ?
@@ -106,11 +105,13 @@ def _filters(since: datetime | None, until: datetime | None, item: str | None) -
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _chunks(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[list[dict[str, Any]]]:
+def _chunks(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[list[sqlite3.Row]]:
     last = 0
     sql = SELECT.format(where=where)
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row  # rows by column name without building a dict per document
     while True:
-        rows = [dict(zip(COLUMNS, r)) for r in db.conn.execute(sql, [last, *params, CHUNK])]
+        rows = cursor.execute(sql, [last, *params, CHUNK]).fetchall()
         if not rows:
             return
         last = rows[-1]["rowid"]
@@ -214,6 +215,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
         for row in rows:
             old = before.get(row["id"], {})
             if not row["has_tokens"] or row["model_version"] != pipeline.model.version:
+                row = dict(row)
                 analysis = pipeline.analyze_document(row)
                 report.reanalyzed += 1
                 report.labels_changed += analysis.label != row["label"]
