@@ -116,6 +116,15 @@ def _m007_rulesets(db: sqlite_utils.Database) -> None:
     db["rulesets"].create({"version": str, "digests": str, "created_at": str}, pk="version")
 
 
+def _m008_lighter_document_indexes(db: sqlite_utils.Database) -> None:
+    # every index costs each ingested row: nothing looks documents up by batch, and only
+    # follow-ups and answers have a parent
+    db.execute("DROP INDEX IF EXISTS idx_documents_batch_id")
+    db.execute("DROP INDEX IF EXISTS idx_documents_parent_id")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_documents_parent ON documents (parent_id)"
+               " WHERE parent_id IS NOT NULL")
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -125,6 +134,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_triage", _m005_triage),
     ("006_cluster_indexes", _m006_cluster_indexes),
     ("007_rulesets", _m007_rulesets),
+    ("008_lighter_document_indexes", _m008_lighter_document_indexes),
 ]
 
 

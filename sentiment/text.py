@@ -77,7 +77,8 @@ def normalize(raw: str | None) -> str:
     text = collapse_runs(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\u200b" in text or "\ufeff" in text:  # NFKC made the rest " "
+        text = _SPACES.sub(" ", text)
     if "\n" in text:
         text = _NEWLINES.sub("\n", text)
     return text.strip()

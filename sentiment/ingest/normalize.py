@@ -8,21 +8,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sentiment import text as textmod
 from sentiment.errors import RowError
 from sentiment.ingest.records import KINDS, RawRecord
+from sentiment.ingest import values
 from sentiment.ingest.values import (
     clean_id, mask_nick, normalize_rating, normalize_sku, parse_datetime, parse_days,
 )
 
+_NO_PARENT: dict[str, Any] = {}
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
 # Tmall and Taobao stamp times in Beijing time: naive source times are read in it,
 # whatever time zone the digests are configured for.
-SOURCE_TZ = ZoneInfo("Asia/Shanghai")
+SOURCE_TZ = values.SOURCE_TZ
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
         text = _PHONE.sub("1**********", text)
     created_at, precision = _created(rec, ctx, parent)
     ext_id, exact = clean_id(rec.external_id)
-    item_id = clean_id(rec.item_id)[0] or (parent or {}).get("item_id")
+    inherited = parent or _NO_PARENT
+    item_id = clean_id(rec.item_id)[0] or inherited.get("item_id")
     meta = dict(rec.meta)
     if ext_id and not exact:
         meta["external_id_inexact"] = ext_id
@@ -109,10 +111,10 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
         "kind": rec.kind,
         "external_id": ext_id if exact else None,
         "parent_id": parent_id,
-        "shop": _str(rec.shop) or ctx.shop or (parent or {}).get("shop"),
+        "shop": _str(rec.shop) or ctx.shop or inherited.get("shop"),
         "item_id": item_id,
-        "item_title": _title(_str(rec.item_title)) or (parent or {}).get("item_title"),
-        "sku": normalize_sku(rec.sku) or (parent or {}).get("sku"),
+        "item_title": _title(_str(rec.item_title)) or inherited.get("item_title"),
+        "sku": normalize_sku(rec.sku) or inherited.get("sku"),
         "author": mask_nick(_str(rec.author)),
         "rating": normalize_rating(rec.rating, rec.rating_scale),
         "text_raw": raw,

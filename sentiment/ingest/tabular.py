@@ -138,6 +138,9 @@ def _rating(row: _Row) -> tuple[Any, str]:
 
 def _meta(row: _Row) -> dict[str, Any]:
     meta: dict[str, Any] = {}
+    values = row.values
+    if not any(f in values for f in META_FIELDS):
+        return meta
     order_id = row.get("order_id")
     if order_id is not None:
         exact_id, exact = clean_id(order_id)
@@ -151,22 +154,28 @@ def _meta(row: _Row) -> dict[str, Any]:
     return meta
 
 
+META_FIELDS = ("order_id", "pics", "likes", "platform")
+
+
 def review_record(row: _Row, number: int, source: str) -> RawRecord:
     rating, scale = _rating(row)
+    get = row.values.get
     rec = RawRecord(
-        kind="review", text=row.get("text"), row=str(number), raw=row.cells, source=source,
-        external_id=row.get("review_id"), item_id=row.get("item_id"), item_title=row.get("item_title"),
-        sku=row.get("sku"), author=row.get("author"), rating=rating, rating_scale=scale,
-        created=row.get("date"), seller_reply=row.get("seller_reply"), shop=row.get("shop"), meta=_meta(row),
+        kind="review", text=get("text"), row=str(number), raw=row.cells, source=source,
+        external_id=get("review_id"), item_id=get("item_id"), item_title=get("item_title"),
+        sku=get("sku"), author=get("author"), rating=rating, rating_scale=scale,
+        created=get("date"), seller_reply=get("seller_reply"), shop=get("shop"), meta=_meta(row),
     )
-    followup = _followup_object(row.get("followup"))
-    if followup.get("content") is not None:
-        rec.children.append(RawRecord(
-            kind="followup", text=followup["content"], row=str(number), source=source,
-            created=row.get("followup_date") or followup.get("commentTime"),
-            days_after_parent=row.get("followup_days") or followup.get("days"),
-            seller_reply=row.get("followup_reply") or followup.get("reply") or None,
-        ))
+    cell = get("followup")
+    if cell is not None:
+        followup = _followup_object(cell)
+        if followup.get("content") is not None:
+            rec.children.append(RawRecord(
+                kind="followup", text=followup["content"], row=str(number), source=source,
+                created=get("followup_date") or followup.get("commentTime"),
+                days_after_parent=get("followup_days") or followup.get("days"),
+                seller_reply=get("followup_reply") or followup.get("reply") or None,
+            ))
     return rec
 
 

@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sentiment.errors import RowError
 
+SOURCE_TZ = ZoneInfo("Asia/Shanghai")  # Tmall/Taobao timestamps are Beijing time
 _SCI = re.compile(r"^[+-]?(\d+)(?:\.(\d+))?[eE]\+?(\d+)$")
 _INT_DOT_ZERO = re.compile(r"^(\d+)\.0+$")
 _DATE = re.compile(
@@ -75,9 +77,13 @@ def parse_datetime(value: Any, tz: tzinfo) -> tuple[str, str] | None:
         return None
     if len(text) == 19 and text[4] == "-" and text[10] == " ":  # the common "2024-05-01 10:00:00"
         try:
-            return _aware(datetime.fromisoformat(text), tz).isoformat(timespec="seconds"), "second"
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            pass
+            moment = None
+        if moment is not None:
+            if tz is SOURCE_TZ and moment.year >= 1992:  # Beijing time: +08:00 since DST ended in 1991
+                return f"{text[:10]}T{text[11:]}+08:00", "second"
+            return _aware(moment, tz).isoformat(timespec="seconds"), "second"
     if _EPOCH.match(text):
         number = float(text)
         seconds = number / 1000 if len(text.split(".")[0]) == 13 else number
