@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from sentiment.errors import ModelError
 from sentiment.resources import rules_dir
 
 LEXICON_NAME = "lexicon.txt"
@@ -65,12 +66,15 @@ class Lexicon:
     @classmethod
     def load(cls, path: Path) -> Lexicon:
         entries: dict[str, float] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             word, _, value = line.rpartition("\t") if "\t" in line else line.rpartition(" ")
-            entries[word.strip()] = float(value)
+            try:
+                entries[word.strip() or "?"] = float(value)
+            except ValueError:
+                raise ModelError(f"{path}:{lineno}: expected '<word> <+1|-1|+2|-2>', got {line!r}") from None
         return cls(entries)
 
 

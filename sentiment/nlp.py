@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,7 +33,7 @@ __all__ = [
 
 DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.11"
-FEATURES_VERSION = 1  # bump when features.extract changes meaning
+FEATURES_VERSION = 2  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
 _cache_lock = threading.Lock()
@@ -216,7 +216,7 @@ def _vocabulary(docs: list[features.Features], min_count: int) -> dict[str, int]
     for d in docs:
         for name in d:
             counts[name] = counts.get(name, 0) + 1
-    names = sorted(n for n, c in counts.items() if c >= min_count or n.startswith("<"))
+    names = sorted(n for n, c in counts.items() if c >= min_count or n in (features.LEX_POS, features.LEX_NEG))
     return {n: i for i, n in enumerate(names)}
 
 
