@@ -203,3 +203,12 @@ def test_fast_segmentation_matches_jieba(text: str) -> None:
     assert seg.cut(text) == expected  # from the clause cache
     assert [w for w, _, _ in seg.tokenize(text)] == expected
     assert all(text[a:b] == w for w, a, b in seg.tokenize(text))
+
+
+def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "lexicon.txt"
+    path.write_text("# comment\n好评 +2\n差评 very bad\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"lexicon\.txt:3: expected"):
+        features.Lexicon.load(path)
+    path.write_text("好评 +2\n物流 快 +1\n", encoding="utf-8")
+    assert features.Lexicon.load(path).entries == {"好评": 2.0, "物流 快": 1.0}
