@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -24,15 +23,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from gen_reviews import write_csv  # noqa: E402
 
+# Peak RSS from VmHWM: ru_maxrss would carry over the parent's peak across fork+exec.
 CHILD = """
-import resource, sys, time
+import sys, time
 from sentiment.cli import cli
 start = time.perf_counter()
 try:
     cli(sys.argv[1:], standalone_mode=False)
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"__BENCH__ {time.perf_counter() - start:.3f} {peak:.1f}", file=sys.stderr)
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    print(f"__BENCH__ {time.perf_counter() - start:.3f} {int(status) / 1024:.1f}", file=sys.stderr)
 """
 
 

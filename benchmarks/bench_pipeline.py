@@ -12,7 +12,7 @@ Texts are real reviews (the first test rows of waimai_10k, fewclue_eprstmt and
 online_shopping_10_cats from ../shared/data/external) when present, else the
 synthetic generator; the segmenter's clause cache is cleared before timing.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--rows 3000] [--memory 100000 1000000]
+    .venv/bin/python benchmarks/bench_pipeline.py [--rows 20000] [--memory 100000 1000000]
 """
 from __future__ import annotations
 
@@ -125,7 +125,8 @@ def bench_memory(sizes: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=3000, help="rows for the ingest comparison")
+    parser.add_argument("--rows", type=int, default=20000,
+                        help="rows for the ingest comparison (small runs are dominated by start-up)")
     parser.add_argument("--memory", type=int, nargs="*", default=[], help="CSV sizes for the memory check")
     opts = parser.parse_args()
     texts = real_texts()
