@@ -13,7 +13,7 @@ from sentiment import store
 from sentiment.errors import IngestError, RowError
 from sentiment.ingest import containers, shapes, tabular
 from sentiment.ingest.normalize import Context, doc_id, to_documents
-from sentiment.ingest.records import BadRow, Parsed, RawRecord
+from sentiment.ingest.records import BadRow, Parsed
 
 log = logging.getLogger(__name__)
 

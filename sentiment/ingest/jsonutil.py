@@ -179,6 +179,14 @@ def check_object(element: Any, row: str, text_keys: Iterable[str]) -> BadRow | N
     return None
 
 
+def records(items: Any, locator: str, text_keys: Iterable[str],
+            make: Callable[[dict[str, Any], str], RawRecord]) -> Iterator[BadRow | RawRecord]:
+    """`make(element, row)` for each usable element of a list; a BadRow for the others."""
+    for row, element in elements(items, locator):
+        bad = check_object(element, row, text_keys)
+        yield bad if bad else make(element, row)
+
+
 def maybe_json(value: Any) -> Any:
     """A JSON object stored as a string by a scraper (`"{\\"content\\": ...}"`) parsed; else as is."""
     if isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentiment.ingest.jsonutil import (
-    check_object, dig, elements, first_present, has_any, is_empty, media_urls, put, sample_matches,
+    dig, elements, first_present, has_any, is_empty, media_urls, put, records, sample_matches,
     with_followups,
 )
 from sentiment.ingest.records import ParsedStream, RawRecord
@@ -48,12 +48,7 @@ def parse(doc: Any, where: str) -> ParsedStream:
     if found is None:
         return
     locator, comments = found
-    for row, comment in elements(comments, where + locator):
-        bad = check_object(comment, row, TEXT_KEYS)
-        if bad:
-            yield bad
-            continue
-        yield _record(comment, row)
+    yield from records(comments, where + locator, TEXT_KEYS, _record)
 
 
 def _reply(value: Any) -> Any:

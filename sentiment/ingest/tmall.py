@@ -13,8 +13,8 @@ from typing import Any
 
 from sentiment.errors import IngestError
 from sentiment.ingest.jsonutil import (
-    check_object, dig, elements, first_present, has_any, is_empty, maybe_json, media_urls,
-    mtop_api, mtop_failure, put, raise_if_mtop_failed, sample_matches, with_followups,
+    dig, first_present, has_any, is_empty, maybe_json, media_urls,
+    mtop_api, mtop_failure, put, raise_if_mtop_failed, records, sample_matches, with_followups,
 )
 from sentiment.ingest.records import ParsedStream, RawRecord
 from sentiment.ingest.shapes import JsonShape
@@ -67,12 +67,7 @@ def parse_tmall(doc: Any, where: str) -> ParsedStream:
     if found is None:
         return
     locator, rates = found
-    for row, rate in elements(rates, where + locator):
-        bad = check_object(rate, row, RATE_TEXT_KEYS)
-        if bad:
-            yield bad
-            continue
-        yield _tmall_record(rate, row)
+    yield from records(rates, where + locator, RATE_TEXT_KEYS, _tmall_record)
 
 
 def _tmall_record(rate: dict[str, Any], row: str) -> RawRecord:
@@ -170,12 +165,7 @@ def parse_mtop(doc: Any, where: str) -> ParsedStream:
         data = _mtop_data(doc)
         rates = data.get("rateList") if isinstance(data, dict) else None
         locator = where + ("data.rateList" if data is not doc else "rateList")
-    for row, rate in elements(rates, locator):
-        bad = check_object(rate, row, MTOP_TEXT_KEYS)
-        if bad:
-            yield bad
-            continue
-        yield _mtop_record(rate, row)
+    yield from records(rates, locator, MTOP_TEXT_KEYS, _mtop_record)
 
 
 def _mtop_record(rate: dict[str, Any], row: str) -> RawRecord:
