@@ -25,6 +25,7 @@ demo: $(STAMP)
 	touch -d '1 minute ago' inbox/*
 	$(BIN)/sentiment run --once --date $(DEMO_DAY)
 	$(BIN)/sentiment outbox
+	@echo "digests rendered for $(DEMO_DAY):"; ls -1 outbox/*digest_*$(DEMO_DAY).eml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

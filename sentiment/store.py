@@ -270,6 +270,19 @@ def set_rules_version(db: sqlite_utils.Database, doc_ids: Sequence[str], version
                         [[version, now, d] for d in doc_ids])
 
 
+def item_titles(db: sqlite_utils.Database, item_ids: Iterable[str]) -> dict[str, str]:
+    """Known titles of these items (Q&A and API captures often carry only the item id)."""
+    ids = sorted(set(item_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(db.execute(
+            f"SELECT item_id, max(item_title) FROM documents WHERE item_id IN ({marks})"
+            " AND item_title IS NOT NULL GROUP BY item_id", chunk).fetchall())
+    return found
+
+
 def existing_ids(db: sqlite_utils.Database, ids: Iterable[str]) -> set[str]:
     ids = list(ids)
     found: set[str] = set()

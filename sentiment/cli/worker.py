@@ -44,8 +44,20 @@ def run(env: Env, once: bool, force_digest: bool, day: datetime | None, as_json:
                 emit_json(report)
             else:
                 for job_id, detail in report.items():
-                    click.echo(f"{job_id}: {detail}")
+                    click.echo(f"{job_id}: {summary(detail)}")
         else:
             serve(jobs)
     finally:
         lock.release()
+
+
+def summary(detail: dict) -> str:
+    """One line per job: counts, not the ids behind them."""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items() if isinstance(v, (int, float, str)))
+        elif isinstance(value, list):
+            value = len(value)
+        parts.append(f"{key} {value}" if not isinstance(value, str) or "," not in value else f"{key} ({value})")
+    return "; ".join(parts)

@@ -116,6 +116,11 @@ class _FileIngest:
     def flush(self) -> None:
         if not self.pending:
             return
+        untitled = [d for d in self.pending if d["item_id"] and not d["item_title"]]
+        if untitled:
+            titles = store.item_titles(self.db, (d["item_id"] for d in untitled))
+            for doc in untitled:
+                doc["item_title"] = titles.get(doc["item_id"])
         fresh = store.insert_documents(self.db, self.pending)
         self.result.new += len(fresh)
         self.result.duplicates += len(self.pending) - len(fresh)
