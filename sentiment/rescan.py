@@ -124,14 +124,13 @@ def count_documents(db: sqlite_utils.Database, since: datetime | None = None, un
     return db.execute(f"SELECT count(*) FROM documents d WHERE 1 {where}", params).fetchone()[0]
 
 
-def _stored_hits(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[str, str]]:
+def _stored_hits(db: sqlite_utils.Database, first: int, last: int) -> dict[str, dict[str, str]]:
+    """The stored hits of the documents with rowid in (first, last]: one query per chunk."""
     found: dict[str, dict[str, str]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for doc_id, rule_id, category in db.execute(
-                f"SELECT document_id, rule_id, category FROM rule_hits WHERE document_id IN ({marks})", chunk):
-            found.setdefault(doc_id, {})[rule_id] = category
+    for doc_id, rule_id, category in db.conn.execute(
+            "SELECT h.document_id, h.rule_id, h.category FROM documents d"
+            " JOIN rule_hits h ON h.document_id = d.id WHERE d.rowid > ? AND d.rowid <= ?", [first, last]):
+        found.setdefault(doc_id, {})[rule_id] = category
     return found
 
 
@@ -175,7 +174,7 @@ class _Chunk:
         self.full_hits: list[dict[str, Any]] = []
         self.dropped: list[tuple[str, str]] = []   # (document, rule) hits no longer valid
         self.hits: list[dict[str, Any]] = []
-        self.bump: list[str] = []
+        self.bump = False
 
     def analyzed(self, row: dict[str, Any], analysis: Analysis) -> None:
         analysis_row, hit_rows = self.pipeline.rows(row, analysis, self.now)
@@ -186,14 +185,16 @@ class _Chunk:
         self.dropped.extend((row["id"], rule_id) for rule_id in old if rule_id not in plan.keep)
         self.hits.extend(self.pipeline.hit_rows(row, hits))
         if row["rules_version"] != self.pipeline.rules_version:
-            self.bump.append(row["id"])
+            self.bump = True
 
-    def write(self, db: sqlite_utils.Database) -> None:
+    def write(self, db: sqlite_utils.Database, rows: list[sqlite3.Row], where: str, params: list[Any]) -> None:
         with store.transaction(db):
             store.save_analyses(db, self.full, self.full_hits)
             store.drop_hits(db, self.dropped)
             store.insert_hits(db, self.hits)
-            store.set_rules_version(db, self.bump, self.pipeline.rules_version, self.now)
+            if self.bump:  # re-matched on stored tokens: now matched by the current rules
+                store.set_rules_version_range(db, rows[0]["rowid"] - 1, rows[-1]["rowid"], where, params,
+                                              self.pipeline.model.version, self.pipeline.rules_version, self.now)
             store.remember_ruleset(db, self.pipeline.rules_version, self.pipeline.rule_digests)
 
 
@@ -210,7 +211,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
     now = store.utcnow()
     plans: dict[str | None, _Plan] = {}
     for rows in _chunks(db, where, params):
-        before = _stored_hits(db, [r["id"] for r in rows])
+        before = _stored_hits(db, rows[0]["rowid"] - 1, rows[-1]["rowid"])
         chunk = _Chunk(pipeline, now)
         for row in rows:
             old = before.get(row["id"], {})
@@ -234,7 +235,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
             report.hits_removed.update(old[r] for r in old.keys() - after.keys())
         report.documents += len(rows)
         if not dry_run:
-            chunk.write(db)
+            chunk.write(db, rows, where, params)
         if progress:
             progress(len(rows))
     return report

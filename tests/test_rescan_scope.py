@@ -1,0 +1,37 @@
+"""A filtered rescan touches only the documents it selects."""
+from __future__ import annotations
+
+import sqlite_utils
+
+EXTRA = """
+[[rule]]
+id = "quality.zipper"
+category = "quality"
+name = "拉链问题"
+severity = "medium"
+owners = ["cs"]
+query = '拉链 AND 坏了'
+"""
+
+
+def test_item_filter_leaves_other_items_unmatched(run_cli, db_path, tmp_path):
+    export = tmp_path / "reviews.csv"
+    rows = [f"{700 + i},{'A' if i % 2 else 'B'},拉链用了两天就坏了 第{i}件,2026-11-2{i % 9} 10:00:00" for i in range(10)]
+    export.write_text("评论ID,商品ID,评论内容,日期\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert run_cli("ingest", export).exit_code == 0
+    rule = tmp_path / "extra.toml"
+    rule.write_text(EXTRA, encoding="utf-8")
+    db = sqlite_utils.Database(db_path)
+    before = dict(db.execute("SELECT document_id, rules_version FROM analyses").fetchall())
+
+    result = run_cli("rescan", "--item", "A", "--rules", rule, "--json")
+    assert result.exit_code == 0, result.stderr
+    by_item = {}
+    for item, version, zipper in db.execute(
+            "SELECT d.item_id, a.rules_version, (SELECT count(*) FROM rule_hits h WHERE h.document_id = d.id"
+            " AND h.rule_id = 'quality.zipper') FROM documents d JOIN analyses a ON a.document_id = d.id"):
+        by_item.setdefault(item, set()).add((version, zipper))
+    old_version = next(iter(set(before.values())))
+    assert by_item["B"] == {(old_version, 0)}          # not selected: untouched
+    (new_version, hits), = by_item["A"]
+    assert new_version != old_version and hits == 1   # selected: matched by the new rule
