@@ -4,12 +4,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sentiment.errors import IngestError
 
@@ -93,7 +94,8 @@ def detect_container(path: Path, head_bytes: bytes, forced: str | None = None) -
     return content
 
 
-def open_container(path: Path, forced: str | None = None) -> Table | JsonDocs:
+def open_container(path: Path, forced: str | None = None,
+                   header_ok: Callable[[list[Any]], bool] | None = None) -> Table | JsonDocs:
     """Open a file as a table or as JSON documents. Raises IngestError for unreadable files."""
     try:
         with path.open("rb") as fh:
@@ -104,7 +106,7 @@ def open_container(path: Path, forced: str | None = None) -> Table | JsonDocs:
         raise IngestError(f"{path}: empty file")
     container = detect_container(path, head, forced)
     if container == "xlsx":
-        return Table("xlsx", None, _xlsx_rows(path))
+        return Table("xlsx", None, _xlsx_rows(path, header_ok))
     encoding = sniff_encoding(head, path)
     if container in ("csv", "tsv"):
         return Table(container, encoding, _csv_rows(path, encoding, "\t" if container == "tsv" else ","))
@@ -128,7 +130,27 @@ def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             raise IngestError(f"{path}: line {reader.line_num}: malformed CSV: {exc}") from None
 
 
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
+def _sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = ["" if v is None else v for v in values]
+        while cells and cells[-1] == "":
+            cells.pop()
+        yield number, cells
+
+
+def _pick_sheet(book: Any, header_ok: Callable[[list[Any]], bool] | None) -> Any:
+    """The first sheet with a recognizable header in its first rows (a summary sheet often comes
+    first), else the first non-empty sheet."""
+    sheets = [ws for ws in book.worksheets if ws.max_row and ws.max_row > 0]
+    if header_ok is not None:
+        for sheet in sheets:
+            if any(header_ok(cells) for _, cells in itertools.islice(_sheet_rows(sheet), 10)):
+                return sheet
+    return sheets[0] if sheets else None
+
+
+def _xlsx_rows(path: Path, header_ok: Callable[[list[Any]], bool] | None = None,
+               ) -> Iterator[tuple[int, list[Any]]]:
     from openpyxl import load_workbook
 
     try:
@@ -136,14 +158,10 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
     except Exception as exc:  # openpyxl raises many types for broken workbooks
         raise IngestError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
     try:
-        sheet = next((ws for ws in book.worksheets if ws.max_row and ws.max_row > 0), None)
+        sheet = _pick_sheet(book, header_ok)
         if sheet is None:
             raise IngestError(f"{path}: the workbook has no non-empty sheet")
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = ["" if v is None else v for v in values]
-            while cells and cells[-1] == "":
-                cells.pop()
-            yield number, cells
+        yield from _sheet_rows(sheet)
     finally:
         book.close()
 

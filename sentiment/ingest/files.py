@@ -190,7 +190,8 @@ def ingest_file(db: sqlite_utils.Database, path: Path, ctx_base: Context, *, for
             batch_id = store.start_batch(db, str(path), sha, size)
             ctx = Context(tz=ctx_base.tz, batch_id=batch_id, ingested_at=store.utcnow(), shop=ctx_base.shop)
             work = _FileIngest(db, path, sha, ctx, analyzer)
-            opened = containers.open_container(path, forced if forced in containers.CONTAINERS else None)
+            opened = containers.open_container(path, forced if forced in containers.CONTAINERS else None,
+                                               header_ok=lambda cells: tabular.is_header(cells, index))
             work.result.format = opened.container
             for item in _records(path, opened, forced, index, work.result):
                 work.add(item)

@@ -247,16 +247,39 @@ def _question(row: _Row, number: int) -> RawRecord:
     )
 
 
+HEADER_SCAN_ROWS = 10  # exports often open with a title line or two before the header
+
+
+def is_header(cells: list[Any], index: Mapping[str, str]) -> bool:
+    """A header row: it names a text (or 问大家 question) column."""
+    columns = map_header(cells, index)
+    return "text" in columns or "question" in columns
+
+
+def _find_header(first: tuple[int, list[Any]], rows: Iterator[tuple[int, list[Any]]],
+                 index: Mapping[str, str]) -> tuple[int, list[Any]] | None:
+    """The header within the first rows (title lines before it are not data)."""
+    candidate: tuple[int, list[Any]] | None = first
+    for _ in range(HEADER_SCAN_ROWS):
+        if candidate is None:
+            return None
+        if is_header(candidate[1], index):
+            return candidate
+        candidate = next(rows, None)
+    return None
+
+
 def parse_table(rows: Iterator[tuple[int, list[Any]]], index: Mapping[str, str],
                 forced_shape: str | None = None, *, fixed_width: bool = True) -> tuple[str, ParsedStream]:
-    """Read the header, pick the table shape and return (shape, record stream)."""
+    """Find the header, pick the table shape and return (shape, record stream)."""
     first = next(rows, None)
     if first is None:
         raise IngestError("empty file")
-    _, header = first
-    shape, columns = table_shape(header, index)
+    header_row = first if _looks_legacy(first[1]) else _find_header(first, rows, index)
+    shape, columns = table_shape((header_row or first)[1], index)
     if forced_shape and forced_shape != shape:
         raise IngestError(f"--format {forced_shape}: the header looks like {shape}")
+    header = (header_row or first)[1]
     width = len(header) if fixed_width else 0
     if shape == "legacy-tsv":
         return shape, parse_reviews(_chain(first, rows), columns, min(width, 9), source="tmall")
