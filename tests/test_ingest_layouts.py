@@ -46,3 +46,15 @@ def test_workbook_with_a_summary_sheet_first(run_cli, db_path, tmp_path):
     assert [r["text"] for r in rows] == ["客服态度太差了", "物流很快"]
     assert rows[0]["created_at"] == "2026-11-23T09:30:00+08:00"
     assert '"order_id": "4502224694062011129"' in rows[0]["meta"]
+
+
+def test_specific_header_wins_and_excel_serial_dates(run_cli, db_path, tmp_path):
+    """评价 (here the rating words) stands before 评价内容: the text comes from 评价内容; a date
+    column that lost its format in Excel holds serial numbers."""
+    export = tmp_path / "export.csv"
+    export.write_text("评价,评价内容,评价时间\n差评,收到就坏了,45413.5\n好评,很好用,45413\n", encoding="utf-8")
+    result = run_cli.json("ingest", "--no-analyze", export)[1]
+    assert result["files"][0]["new"] == 2
+    rows = list(sqlite_utils.Database(db_path).query("SELECT text, created_at FROM documents ORDER BY text"))
+    assert rows == [{"text": "很好用", "created_at": "2024-05-01T00:00:00+08:00"},
+                    {"text": "收到就坏了", "created_at": "2024-05-01T12:00:00+08:00"}]

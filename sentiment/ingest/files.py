@@ -130,7 +130,7 @@ class _FileIngest:
 
 
 def _records(path: Path, opened: containers.Table | containers.JsonDocs, forced: str | None,
-             index: Mapping[str, str], result: FileResult) -> Iterator[Parsed]:
+             index: tabular.AliasIndex, result: FileResult) -> Iterator[Parsed]:
     if isinstance(opened, containers.Table):
         table_forced = forced if forced in TABLE_SHAPES else None
         result.shape, stream = tabular.parse_table(opened.rows, index, table_forced,

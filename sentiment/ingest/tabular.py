@@ -67,27 +67,35 @@ def header_key(name: Any) -> str:
     return re.sub(r"[\s_\-:：]+", "", text).lower()
 
 
-def build_alias_index(extra: Mapping[str, Any] | None = None) -> dict[str, str]:
-    index: dict[str, str] = {}
+# header key -> (field, rank): a lower rank is a more specific alias
+AliasIndex = Mapping[str, tuple[str, int]]
+
+
+def build_alias_index(extra: Mapping[str, Any] | None = None) -> dict[str, tuple[str, int]]:
+    index: dict[str, tuple[str, int]] = {}
     for field, names in ALIASES.items():
-        for name in names:
-            index.setdefault(header_key(name), field)
+        for rank, name in enumerate(names):
+            index.setdefault(header_key(name), (field, rank))
     for field, names in (extra or {}).items():
         if field not in ALIASES:
             raise IngestError(f"[ingest.aliases]: unknown field {field!r} (known: {', '.join(ALIASES)})")
         for name in [names] if isinstance(names, str) else names:
-            index[header_key(name)] = field
+            index[header_key(name)] = (field, -1)  # the user's own names win
     return index
 
 
-def map_header(header: list[Any], index: Mapping[str, str]) -> dict[str, int]:
-    """canonical field -> column index (first matching column wins)."""
-    columns: dict[str, int] = {}
+def map_header(header: list[Any], index: AliasIndex) -> dict[str, int]:
+    """canonical field -> column index; when two columns fit one field (评价内容 and 评价), the
+    more specific alias wins, then the leftmost column."""
+    best: dict[str, tuple[int, int]] = {}
     for position, name in enumerate(header):
-        field = index.get(header_key(name))
-        if field and field not in columns:
-            columns[field] = position
-    return columns
+        found = index.get(header_key(name))
+        if found is None:
+            continue
+        field, rank = found
+        if field not in best or rank < best[field][0]:
+            best[field] = (rank, position)
+    return {field: position for field, (_, position) in best.items()}
 
 
 def _looks_legacy(cells: list[Any]) -> bool:
@@ -95,7 +103,7 @@ def _looks_legacy(cells: list[Any]) -> bool:
             and re.match(r"\d{4}-\d{2}-\d{2}", str(cells[7]).strip()) is not None)
 
 
-def table_shape(header: list[Any], index: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+def table_shape(header: list[Any], index: AliasIndex) -> tuple[str, dict[str, int]]:
     columns = map_header(header, index)
     if "question" in columns:
         return "wdj-table", columns
@@ -250,14 +258,14 @@ def _question(row: _Row, number: int) -> RawRecord:
 HEADER_SCAN_ROWS = 10  # exports often open with a title line or two before the header
 
 
-def is_header(cells: list[Any], index: Mapping[str, str]) -> bool:
+def is_header(cells: list[Any], index: AliasIndex) -> bool:
     """A header row: it names a text (or 问大家 question) column."""
     columns = map_header(cells, index)
     return "text" in columns or "question" in columns
 
 
 def _find_header(first: tuple[int, list[Any]], rows: Iterator[tuple[int, list[Any]]],
-                 index: Mapping[str, str]) -> tuple[int, list[Any]] | None:
+                 index: AliasIndex) -> tuple[int, list[Any]] | None:
     """The header within the first rows (title lines before it are not data)."""
     candidate: tuple[int, list[Any]] | None = first
     for _ in range(HEADER_SCAN_ROWS):
@@ -269,7 +277,7 @@ def _find_header(first: tuple[int, list[Any]], rows: Iterator[tuple[int, list[An
     return None
 
 
-def parse_table(rows: Iterator[tuple[int, list[Any]]], index: Mapping[str, str],
+def parse_table(rows: Iterator[tuple[int, list[Any]]], index: AliasIndex,
                 forced_shape: str | None = None, *, fixed_width: bool = True) -> tuple[str, ParsedStream]:
     """Find the header, pick the table shape and return (shape, record stream)."""
     first = next(rows, None)

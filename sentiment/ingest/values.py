@@ -19,6 +19,8 @@ _DATE = re.compile(
     r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 )
 _RELATIVE = re.compile(r"(?:收货|确认收货|购买|评价)?后?\s*(\d{1,3})\s*天")
+_EXCEL_SERIAL = re.compile(r"^[2-7]\d{4}(?:\.\d+)?$")  # 1954..2119 as days since 1899-12-30
+EXCEL_EPOCH = datetime(1899, 12, 30)
 _EPOCH = re.compile(r"^\d{10}(?:\d{3})?(?:\.\d+)?$")
 
 POSITIVE = {"good", "1", "11", "正面评价", "正面", "好评", "positive", "pos", "true", "满意"}
@@ -84,6 +86,10 @@ def parse_datetime(value: Any, tz: tzinfo) -> tuple[str, str] | None:
             if tz is SOURCE_TZ and moment.year >= 1992:  # Beijing time: +08:00 since DST ended in 1991
                 return f"{text[:10]}T{text[11:]}+08:00", "second"
             return _aware(moment, tz).isoformat(timespec="seconds"), "second"
+    if _EXCEL_SERIAL.match(text):  # a date cell that lost its format on the way to CSV
+        moment = EXCEL_EPOCH + timedelta(days=float(text))
+        return _aware(moment.replace(microsecond=0), tz).isoformat(timespec="seconds"), (
+            "second" if "." in text else "day")
     if _EPOCH.match(text):
         number = float(text)
         seconds = number / 1000 if len(text.split(".")[0]) == 13 else number
