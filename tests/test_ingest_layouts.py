@@ -58,3 +58,19 @@ def test_specific_header_wins_and_excel_serial_dates(run_cli, db_path, tmp_path)
     rows = list(sqlite_utils.Database(db_path).query("SELECT text, created_at FROM documents ORDER BY text"))
     assert rows == [{"text": "很好用", "created_at": "2024-05-01T00:00:00+08:00"},
                     {"text": "收到就坏了", "created_at": "2024-05-01T12:00:00+08:00"}]
+
+
+def test_json_lines_of_bare_rate_objects(run_cli, db_path, tmp_path):
+    import json
+
+    lines = tmp_path / "rates.jsonl"
+    lines.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"id": "2001", "feedback": "不错", "feedbackDate": "2019-08-22", "rateType": "1"},
+        {"id": "2002", "feedback": "快递太慢", "feedbackDate": "2019-08-23", "rateType": "-1",
+         "appendedFeed": {"appendedFeedback": "又坏了", "intervalDay": "3"}},
+    ]) + "\n", encoding="utf-8")
+    result = run_cli.json("ingest", "--no-analyze", lines)[1]
+    assert (result["files"][0]["shape"], result["files"][0]["new"]) == ("mtop-rate", 3)
+    follow = next(sqlite_utils.Database(db_path).query(
+        "SELECT created_at FROM documents WHERE kind = 'followup'"))
+    assert follow["created_at"] == "2019-08-26T00:00:00+08:00"

@@ -164,16 +164,27 @@ def _json_records(opened: containers.JsonDocs, forced: str | None, result: FileR
 
 def _shape_docs(doc: Any, forced: shapes.JsonShape | None, where: str,
                 ) -> list[tuple[shapes.JsonShape, Any, str]]:
-    shape = forced if forced and forced.detect(doc) else None if forced else shapes.detect_shape(doc)
+    """The shape(s) of a document: itself, each element of a list of pages, or a single record
+    (a JSON-lines file of bare rate objects) read as a one-element list."""
+    def find(value: Any) -> shapes.JsonShape | None:
+        if forced is not None:
+            return forced if forced.detect(value) else None
+        return shapes.detect_shape(value)
+
+    shape = find(doc)
     if shape:
         return [(shape, doc, where)]
     if isinstance(doc, list):
         parts = []
         for i, element in enumerate(doc):
-            sub = forced if forced and forced.detect(element) else None if forced else shapes.detect_shape(element)
+            sub = find(element)
             if sub:
                 parts.append((sub, element, f"{where}[{i}]."))
         return parts
+    if isinstance(doc, dict):
+        single = find([doc])
+        if single:
+            return [(single, [doc], where.rstrip(": ") + " " if where else "")]
     return []
 
 
