@@ -36,6 +36,9 @@ CONCESSIVE = frozenset("虽然 虽 虽说 尽管 虽然说 即使 即便 固然"
 BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )
+# words after which a negation no longer reaches (再不退款我就去投诉: 投诉 is not negated)
+SCOPE_END = frozenset("就 我就 才 否则 不然 那 那么 结果 然后 于是 所以 因为 而且 并且 还要 还是 要不".split())
+MAX_SCOPE = 4  # tokens a negator reaches
 QUOTES_OPEN = frozenset("“「『\"'‘")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}
 MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
@@ -107,7 +110,7 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
     quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
-    scope, weight, clause_start, prev = False, 1.0, True, None
+    scope, weight, clause_start, prev, reach = False, 1.0, True, None, 0
     get = feats.get
     for i, tok in enumerate(tokens):
         if tok in CONCESSIVE:
@@ -118,12 +121,16 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
             weight = W_MINOR
         boundary = tok in BOUNDARIES
         first = tok[0]
-        if boundary or tok in CONTRAST or first >= "\U0001F000" or "\u2600" <= first < "\u2800":  # emoji
+        if (boundary or tok in CONTRAST or tok in SCOPE_END or first >= "\U0001F000"
+                or "\u2600" <= first < "\u2800"):  # emoji
             scope = neg = False
         elif tok in NEGATORS:
-            scope, neg = True, False
+            scope, neg, reach = True, False, MAX_SCOPE
         else:
             neg = scope
+            if scope:
+                reach -= 1
+                scope = reach > 0
         if quoted and i in quoted:
             neg = not neg
         negated[i], weights[i] = neg, weight
