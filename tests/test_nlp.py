@@ -20,6 +20,7 @@ def score(text: str) -> float:
 
 NEGATIVE = [
     "不好用",
+    "再不退款我就去12315投诉",  # the negation stops at 就: a threat, not praise
     "不是很满意",
     "没有想象中好",
     "不会再买了",
