@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
 
 import pytest
-import sqlite_utils
 
 from conftest import GARBAGE, TABULAR
+from helpers import opened
 
 PLUGIN = TABULAR / "评论数据_20240510.csv"
 SCRAPER = TABULAR / "scraper_gbk.csv"
@@ -32,15 +31,6 @@ GARBAGE_FILES = {
     "no_text_column.csv": "no recognizable text column",
     "legacy.xls": "legacy .xls",
 }
-
-
-@contextmanager
-def opened(path: Path) -> Iterator[sqlite_utils.Database]:
-    db = sqlite_utils.Database(path)
-    try:
-        yield db
-    finally:
-        db.conn.close()
 
 
 def count(db_path: Path, sql: str, params=()) -> int:

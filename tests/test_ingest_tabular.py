@@ -6,14 +6,13 @@ reads the SQLite file back with sqlite_utils. Expected numbers: tests/data/tabul
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-import sqlite_utils
 
 from conftest import TABULAR
+from helpers import opened
 
 PLUGIN = TABULAR / "评论数据_20240510.csv"
 SCRAPER = TABULAR / "scraper_gbk.csv"
@@ -35,15 +34,6 @@ EXPECTED: dict[Path, tuple[str, str, dict[str, int], int, int, int, int, int]] =
     WDJ: ("csv", "wdj-table", {"question": 4, "answer": 6}, 10, 10, 0, 0, 0),
     BAD: ("csv", "review-table", {"review": 4}, 8, 4, 0, 4, 0),
 }
-
-
-@contextmanager
-def opened(path: Path) -> Iterator[sqlite_utils.Database]:
-    db = sqlite_utils.Database(path)
-    try:
-        yield db
-    finally:
-        db.conn.close()
 
 
 def rows(db_path: Path, sql: str = "SELECT * FROM documents ORDER BY rowid", params: Any = ()) -> list[dict]:
