@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except SentimentError as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise click.ClickException(
+                "the store is busy: another process (the worker ingesting a large file?) has held it "
+                f"longer than the busy timeout ({exc}); try again in a moment") from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
