@@ -155,13 +155,10 @@ def bundled_terms() -> tuple[str, ...]:
     return tuple(sorted(load_rules([rules_dir()]).terms()))
 
 
-def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet | None":
-    """The bundled rule pack plus configured extra paths; None while no rule engine is installed."""
-    try:
-        from sentiment.rules import load_rules
-    except ImportError:
-        return None
+def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet":
+    """The bundled rule pack plus configured extra paths."""
     from sentiment.resources import rules_dir
+    from sentiment.rules import load_rules
 
     extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
     return load_rules([rules_dir(), *extra])

@@ -10,7 +10,6 @@ import logging
 import sqlite3
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
@@ -96,10 +95,6 @@ def main() -> None:
         logging.getLogger("sentiment").debug("internal error", exc_info=True)
         click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", err=True)
         sys.exit(1)
-
-
-def resolve_paths(paths: tuple[str, ...]) -> list[Path]:
-    return [Path(p) for p in paths]
 
 
 # Command modules register themselves on the group when imported.
