@@ -11,12 +11,16 @@
   (and anything after a contrast word such as 但是/可是/不过) weigh `W_CONTRAST`;
 - lexicon sums ``<L+>`` / ``<L->`` from the hand-written domain lexicon
   (rules/lexicon.txt, matched on token boundaries, up to 4 tokens), with the
-  sign flipped inside a negation scope.
+  sign flipped inside a negation scope;
+- with ``chars=n``, the character 2..n-grams of the text (present: 1.0),
+  prefixed ``#`` (``#差``, ``#太差``): they do not depend on where jieba cut,
+  which helps with words it splits and with unseen compounds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import add
 from pathlib import Path
 
 from sentiment.errors import ModelError
@@ -45,13 +49,23 @@ MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
-W_CONTRAST = 2.0
-W_MINOR = 2.0  # 就是/只是/结果 opening a clause (1.0 scored the same on dev)
+W_CONTRAST = 1.5
+W_MINOR = 1.0  # 就是/只是/结果 opening a clause: a minor flaw after praise weighs no more
+
+# one lookup per token: which of the word classes above it belongs to (bit flags)
+_CONCESSIVE, _CONTRAST, _CONTRAST_AT_START, _BOUNDARY, _SCOPE_END, _NEGATOR = 1, 2, 4, 8, 16, 32
+_ENDS_SCOPE = _BOUNDARY | _CONTRAST | _SCOPE_END
+_KIND: dict[str, int] = {}
+for _flag, _words in ((_CONCESSIVE, CONCESSIVE), (_CONTRAST, CONTRAST), (_CONTRAST_AT_START, CONTRAST_AT_START),
+                      (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS)):
+    for _word in _words:
+        _KIND[_word] = _KIND.get(_word, 0) | _flag
 
 Features = dict[str, float]
 # special feature names; "<" never occurs inside a jieba token
 LEX_POS = "<L+>"
 LEX_NEG = "<L->"
+CHAR_PREFIX = "#"  # jieba always cuts "#" off as a token of its own
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ def _quoted(tokens: list[str]) -> set[int]:
     return out
 
 
-def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
+def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -> Features:
     """Sparse features of one token list (see the module docstring)."""
     feats: Features = {}
     if not tokens:
@@ -113,19 +127,21 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
     scope, weight, clause_start, prev, reach = False, 1.0, True, None, 0
     get = feats.get
     for i, tok in enumerate(tokens):
-        if tok in CONCESSIVE:
-            weight = W_CONCEDED
-        elif tok in CONTRAST:
-            weight = W_CONTRAST
-        elif clause_start and tok in CONTRAST_AT_START:
-            weight = W_MINOR
-        boundary = tok in BOUNDARIES
-        first = tok[0]
-        if (boundary or tok in CONTRAST or tok in SCOPE_END or first >= "\U0001F000"
-                or "\u2600" <= first < "\u2800"):  # emoji
+        kind = _KIND.get(tok, 0)
+        if kind:
+            if kind & _CONCESSIVE:
+                weight = W_CONCEDED
+            elif kind & _CONTRAST:
+                weight = W_CONTRAST
+            elif clause_start and kind & _CONTRAST_AT_START:
+                weight = W_MINOR
+        boundary = kind & _BOUNDARY
+        if kind & _ENDS_SCOPE:
             scope = neg = False
-        elif tok in NEGATORS:
+        elif kind & _NEGATOR:
             scope, neg, reach = True, False, MAX_SCOPE
+        elif tok[0] >= "\U0001F000" or "\u2600" <= tok[0] < "\u2800":  # emoji
+            scope = neg = False
         else:
             neg = scope
             if scope:
@@ -145,7 +161,22 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None) -> Features:
             feats[name] = get(name, 0.0) + weight
         prev = tok
     _lexicon_hits(tokens, negated, weights, lexicon or default_lexicon(), feats)
+    if chars:
+        for gram in char_grams("".join(tokens), chars):
+            feats[CHAR_PREFIX + gram] = 1.0
     return feats
+
+
+def char_grams(text: str, n: int) -> set[str]:
+    """The distinct character 2..n-grams of `text` (n <= 3), built at C speed.
+
+    Single characters are left out: as tokens they are unigram features already.
+    """
+    pairs = list(map(add, text, text[1:]))
+    grams = set(pairs)
+    if n >= 3:
+        grams.update(map(add, pairs, text[2:]))
+    return grams
 
 
 def _lexicon_hits(

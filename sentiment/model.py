@@ -15,6 +15,7 @@ import gzip
 import json
 import math
 import zlib
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,19 @@ class Model:
         path: Path | None = None,
         segmenter: Segmenter | None = None,
     ) -> None:
-        self.weights = weights
+        self.weights = weights  # every feature, as saved
         self.bias = bias
         self.lexicon = lexicon
         self.version = version
         self.norm = norm
         self.params = dict(params or {})
+        self.chars = int(self.params.get("chars", 0))  # character n-grams (0 in models before them)
+        # two smaller dicts look up faster than one (fewer cache misses)
+        cut = len(features.CHAR_PREFIX)
+        self._char_weights = {k[cut:]: v for k, v in weights.items() if k.startswith(features.CHAR_PREFIX)}
+        self._word_weights = (
+            {k: v for k, v in weights.items() if not k.startswith(features.CHAR_PREFIX)} if self.chars else weights
+        )
         self.path = path
         self._segmenter = segmenter
 
@@ -66,14 +74,30 @@ class Model:
 
     def score_tokens(self, tokens: list[str], text: str = "") -> float:
         """Probability of positive for an already segmented text."""
-        return _sigmoid(self.logit(features.extract(tokens, self.lexicon)))
+        return _sigmoid(self.logit_tokens(tokens))
+
+    def logit_tokens(self, tokens: list[str]) -> float:
+        """`logit(features.extract(tokens, ..., chars))`, with the character n-grams summed at C speed."""
+        feats = features.extract(tokens, self.lexicon)
+        if not self.chars or not tokens:
+            return self.logit(feats)
+        grams = features.char_grams("".join(tokens), self.chars)
+        total = self._sum(feats, self._word_weights) + sum(map(self._char_weights.get, grams, repeat(0.0)))
+        if self.norm == "l2":
+            total /= math.sqrt(sum([v * v for v in feats.values()]) + len(grams))
+        return self.bias + total
 
     def logit(self, feats: features.Features) -> float:
-        get = self.weights.get
-        total = sum([get(name, 0.0) * value for name, value in feats.items()])
+        """The logit of any feature dict (character n-grams included, prefixed)."""
+        total = self._sum(feats, self.weights)
         if self.norm == "l2" and feats:
             total /= math.sqrt(sum([v * v for v in feats.values()]))
         return self.bias + total
+
+    @staticmethod
+    def _sum(feats: features.Features, weights: dict[str, float]) -> float:
+        get = weights.get
+        return sum([get(name, 0.0) * value for name, value in feats.items()])
 
     def to_dict(self) -> dict[str, Any]:
         return {

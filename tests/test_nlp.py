@@ -34,6 +34,10 @@ NEGATIVE = [
     "外卖送了两个小时，饭都凉了，难吃",
     "衣服色差很大，还起球",
     "一般般吧，不值这个价",
+    "包装挺好看的，可惜用了两天就坏了",
+    "这速度真是绝了，半个月才到",
+    "智商税，别买",
+    "还不如几十块的杂牌",
 ]
 POSITIVE = [
     "没有异味",
@@ -46,6 +50,10 @@ POSITIVE = [
     "买了三次了，一如既往的好",
     "味道不错，分量足，送餐也快",
     "客服很耐心，帮我换了尺码，点赞",
+    "东西很好用，就是物流慢了点",  # a minor flaw after praise: still a 4-5 star review
+    "一点都不卡，流畅",
+    "比实体店便宜，还是正品",
+    "闭眼入，已经回购三次了",
 ]
 
 
@@ -213,3 +221,65 @@ def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
         features.Lexicon.load(path)
     path.write_text("好评 +2\n物流 快 +1\n", encoding="utf-8")
     assert features.Lexicon.load(path).entries == {"好评": 2.0, "物流 快": 1.0}
+
+
+def test_char_grams_are_the_distinct_pairs_and_triples() -> None:
+    assert features.char_grams("好好好", 2) == {"好好"}
+    assert features.char_grams("太差了", 3) == {"太差", "差了", "太差了"}
+    assert features.char_grams("好", 3) == set() and features.char_grams("", 2) == set()
+
+
+def test_char_features_in_extract_are_prefixed_and_binary() -> None:
+    tokens = get_segmenter().cut("质量很差，质量")
+    plain = features.extract(tokens)
+    with_chars = features.extract(tokens, chars=2)
+    assert not any(k.startswith(features.CHAR_PREFIX) for k in plain)
+    assert with_chars["#质量"] == 1.0 and with_chars["#很差"] == 1.0  # present, not counted
+    assert {k: v for k, v in with_chars.items() if not k.startswith("#")} == plain
+
+
+@pytest.mark.parametrize("text", ["质量很差，质量", "虽然物流慢，但是质量很好👍", "好", "不是正品，客服也不理人"])
+def test_fast_logit_equals_the_logit_of_extracted_features(text: str) -> None:
+    model = load_model()
+    assert model.chars == 2
+    tokens = model.segmenter.cut(normalize(text))
+    slow = model.logit(features.extract(tokens, model.lexicon, model.chars))
+    assert model.logit_tokens(tokens) == pytest.approx(slow, abs=1e-9)
+
+
+def test_model_without_chars_param_scores_without_char_features(tmp_path: Path) -> None:
+    """A model saved before character n-grams (no "chars" param) scores as it did."""
+    old = Model({"好": 1.0, "#好好": 5.0}, 0.0, features.Lexicon({}), "old", params={})
+    assert old.chars == 0
+    tokens = ["好好"]
+    assert old.logit_tokens(tokens) == pytest.approx(old.logit(features.extract(tokens, old.lexicon)))
+    old.save(tmp_path / "old.json.gz")
+    assert Model.load(tmp_path / "old.json.gz").chars == 0
+
+
+def test_nb_interpolation_changes_weights_not_the_features() -> None:
+    from dataclasses import replace
+
+    plain = train(TINY_TEXTS, TINY_LABELS, params=replace(nlp.ADAPT_PARAMS, nb_interp=0.0))
+    mixed = train(TINY_TEXTS, TINY_LABELS, params=replace(nlp.ADAPT_PARAMS, nb_interp=1.0))
+    assert plain.version != mixed.version
+    # the naive-Bayes ratio of a positive-only word pushes its weight up
+    assert mixed.weights["质量"] != plain.weights.get("质量")
+    assert mixed.weights["很"] > plain.weights["很"]
+
+
+def test_builtin_corpus_includes_the_hand_written_reviews() -> None:
+    texts, labels = nlp.builtin_corpus()
+    by_text = dict(zip(texts, labels))
+    own = nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)
+    assert len(own) > 1000
+    hits = [(normalize(t), lab) for t, lab in own if normalize(t) in by_text]
+    assert len(hits) > 0.95 * len(own)
+    assert all(by_text[t] == lab for t, lab in hits)
+
+
+def test_reviews_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.txt"
+    path.write_text("# comment\n1\t很好\n2\t还行\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"reviews.txt:3: expected"):
+        nlp._own_reviews(path)
