@@ -90,9 +90,13 @@ class Pipeline:
         return "neutral"
 
     def analyze(self, raw: str, *, kind: str = "review", rating: str | None = None,
-                item_id: str | None = None, sku: str | None = None) -> Analysis:
-        """Score one text and match the rules against it."""
-        text = textmod.normalize(raw)
+                item_id: str | None = None, sku: str | None = None, normalized: bool = False) -> Analysis:
+        """Score one text and match the rules against it.
+
+        normalized=True: `raw` is already a stored document's canonical text (normalized,
+        phone numbers masked); it is analyzed as it is, so token offsets point into it.
+        """
+        text = raw if normalized else textmod.normalize(raw)
         spans = self.segmenter.tokenize(text) if text else []
         words = [w for w, _, _ in spans]
         if not text or textmod.is_placeholder(text):
@@ -110,7 +114,7 @@ class Pipeline:
 
     def analyze_document(self, doc: dict[str, Any]) -> Analysis:
         return self.analyze(doc["text"], kind=doc["kind"], rating=doc.get("rating"),
-                            item_id=doc.get("item_id"), sku=doc.get("sku"))
+                            item_id=doc.get("item_id"), sku=doc.get("sku"), normalized=True)
 
     def rows(self, doc: dict[str, Any], analysis: Analysis, now: str) -> tuple[dict, list[dict]]:
         """The `analyses` row and the `rule_hits` rows of one document."""

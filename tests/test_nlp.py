@@ -283,3 +283,25 @@ def test_reviews_file_errors_name_file_and_line(tmp_path: Path) -> None:
     path.write_text("# comment\n1\t很好\n2\t还行\n", encoding="utf-8")
     with pytest.raises(ModelError, match=r"reviews.txt:3: expected"):
         nlp._own_reviews(path)
+
+
+def test_segmenter_reads_jiebas_cache_whole_or_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import jieba
+
+    from sentiment import segment
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    built = jieba.Tokenizer()
+    segment._initialize(built)  # no cache yet: jieba builds the dictionary and writes the cache
+    cache = tmp_path / "jieba.cache"
+    assert built.initialized and cache.is_file()
+    read = jieba.Tokenizer()
+    segment._initialize(read)
+    assert read.initialized and read.total == built.total and read.FREQ == built.FREQ
+    cache.write_bytes(b"not a marshal file")
+    fallback = jieba.Tokenizer()
+    segment._initialize(fallback)
+    assert fallback.initialized and fallback.FREQ == built.FREQ
+    assert fallback.lcut("质量很好") == ["质量", "很", "好"]

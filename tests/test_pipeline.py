@@ -285,3 +285,22 @@ def test_bad_thresholds_are_a_config_error(tmp_path, run_cli):
     result = run_cli("score", "好")
     assert result.exit_code == 1
     assert "Error: [model] thresholds" in result.stderr
+
+
+def test_stored_token_offsets_point_into_the_stored_text(tmp_path):
+    """A masked phone number (1**********) is not re-normalized away before analysis."""
+    export = tmp_path / "reviews.csv"
+    export.write_text(
+        "评价ID,宝贝ID,评价内容,评价时间,评分\n"
+        "9001,1001,质量太差了，加我电话13812345678退款！！！！,2026-11-20 10:00:00,1\n"
+        "9002,1001,很好很好很好很好,2026-11-20 11:00:00,5\n",
+        encoding="utf-8")
+    db = tmp_path / "s.db"
+    cli(db, "ingest", export)
+    stored = rows(db, "SELECT d.text, a.tokens FROM documents d JOIN analyses a ON a.document_id = d.id")
+    assert len(stored) == 2
+    texts = [text for text, _ in stored]
+    assert any("1**********" in t for t in texts)
+    for text, tokens in stored:
+        spans = json.loads(tokens)
+        assert spans and all(text[start:end] == word for word, start, end in spans)
