@@ -54,6 +54,9 @@ def hit_json(hit: "Hit") -> dict[str, Any]:
     }
 
 
+QUESTION_NEGATIVE_FACTOR = 0.5
+
+
 class Pipeline:
     """Model, segmenter and compiled rules, loaded once and reused for every text."""
 
@@ -82,7 +85,15 @@ class Pipeline:
     def rules_version(self) -> str | None:
         return self.rules.version if self.rules is not None else None
 
-    def label(self, score: float) -> str:
+    def label(self, score: float, *, question: bool = False) -> str:
+        """negative / neutral / positive by the thresholds; a question is never positive.
+
+        会不会过敏？ or 穿着舒服吗 asks rather than praises, though its words may score high,
+        and 质量好不好 is no complaint though 不好 scores low: a question is negative only
+        below half the negative threshold (为什么还不发货？客服也不理人？ is).
+        """
+        if question:
+            return "negative" if score < self.negative_below * QUESTION_NEGATIVE_FACTOR else "neutral"
         if score < self.negative_below:
             return "negative"
         if score > self.positive_above:
@@ -103,7 +114,8 @@ class Pipeline:
             return Analysis(text, None, None, words, [], bool(text), spans)
         score = self.model.score_tokens(words, text)
         hits = self.match(text, spans, kind=kind, rating=rating, score=score, item_id=item_id, sku=sku)
-        return Analysis(text, score, self.label(score), words, hits, False, spans)
+        question = kind == "question" or text.endswith(("?", "？"))
+        return Analysis(text, score, self.label(score, question=question), words, hits, False, spans)
 
     def match(self, text: str, spans: list[Token], **fields: Any) -> list["Hit"]:
         if self.rules is None:

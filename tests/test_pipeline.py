@@ -238,6 +238,22 @@ def test_analyze_positive_text(fresh_api):
     assert result.hits == []
 
 
+@pytest.mark.parametrize("text, kind", [("会不会过敏？", "review"), ("穿着舒服吗", "question"),
+                                        ("这个好用吗?", "review")])
+def test_a_question_is_never_positive(fresh_api, text, kind):
+    result = fresh_api(text, kind=kind)
+    assert result.score > 0.6  # its words score high ...
+    assert result.label == "neutral"  # ... but it asks rather than praises
+
+
+def test_a_question_is_negative_only_on_strong_evidence(fresh_api):
+    asked = fresh_api("质量好不好", kind="question")
+    assert asked.score < 0.4 and asked.label == "neutral"  # 不好 scores low; asking is no complaint
+    assert fresh_api("为什么还不发货？客服也不理人？").label == "negative"
+    assert fresh_api("质量很好", kind="answer").label == "positive"  # answers are opinions
+    assert fresh_api("质量好不好", kind="answer").label == "negative"
+
+
 @pytest.mark.parametrize("text", ["此用户没有填写评价。", "评价方未及时做出评价,系统默认好评!"])
 def test_analyze_placeholder_has_no_label_and_no_hits(fresh_api, text):
     result = fresh_api(text)
