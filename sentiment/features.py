@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sentiment.errors import ModelError
 from sentiment.resources import rules_dir
+from sentiment.text import normalize
 
 LEXICON_NAME = "lexicon.txt"
 
@@ -89,7 +90,8 @@ class Lexicon:
                 continue
             word, _, value = line.rpartition("\t") if "\t" in line else line.rpartition(" ")
             try:
-                entries[word.strip() or "?"] = float(value)
+                # as texts are: 赞赞赞 is matched as 赞赞 (runs collapse to two)
+                entries[normalize(word.strip()) or "?"] = float(value)
             except ValueError:
                 raise ModelError(f"{path}:{lineno}: expected '<word> <+1|-1|+2|-2>', got {line!r}") from None
         return cls(entries)

@@ -54,6 +54,8 @@ POSITIVE = [
     "一点都不卡，流畅",
     "比实体店便宜，还是正品",
     "闭眼入，已经回购三次了",
+    "好好好好",  # collapses to 好好, which the lexicon knows
+    "棒棒棒",
 ]
 
 
@@ -305,3 +307,9 @@ def test_segmenter_reads_jiebas_cache_whole_or_falls_back(tmp_path: Path, monkey
     segment._initialize(fallback)
     assert fallback.initialized and fallback.FREQ == built.FREQ
     assert fallback.lcut("质量很好") == ["质量", "很", "好"]
+
+
+def test_lexicon_entries_are_normalized_like_texts(tmp_path: Path) -> None:
+    path = tmp_path / "lexicon.txt"
+    path.write_text("赞赞赞 +2\n東西差 -1\n", encoding="utf-8")
+    assert features.Lexicon.load(path).entries == {"赞赞": 2.0, "东西差": -1.0}
