@@ -206,8 +206,8 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     for cls in (0, 1):  # balance the classes by total weight
         sw[y == cls] *= sw.sum() / (2 * sw[y == cls].sum())
     names = sorted(vocab, key=vocab.__getitem__)
-    ratios = _nb_ratios(matrix, y, names, params, np)
-    special = np.array([n.startswith("<") for n in names])
+    special = np.array([n.startswith("<") for n in names])  # the lexicon sums
+    ratios = _nb_ratios(matrix, y, special, params, np)
     scale = np.where(special, 1.0, np.abs(ratios)) if params.nb else np.ones(len(names))
     clf = LogisticRegression(C=params.C, max_iter=2000, solver="lbfgs")
     clf.fit(matrix @ sparse.diags(scale), y, sample_weight=sw)
@@ -217,7 +217,7 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     return Model(kept, float(clf.intercept_[0]), lexicon, version, norm=params.norm, params=asdict(params))
 
 
-def _nb_ratios(matrix: Any, y: Any, names: list[str], params: TrainParams, np: Any) -> Any:
+def _nb_ratios(matrix: Any, y: Any, special: Any, params: TrainParams, np: Any) -> Any:
     """Naive-Bayes log-count ratio of each feature (0 for the special lexicon features).
 
     NB-SVM scales features by their absolute value before the logistic regression;
@@ -227,7 +227,6 @@ def _nb_ratios(matrix: Any, y: Any, names: list[str], params: TrainParams, np: A
     pos = np.asarray(present[y == 1].sum(axis=0)).ravel() + params.nb_alpha
     neg = np.asarray(present[y == 0].sum(axis=0)).ravel() + params.nb_alpha
     ratio = np.log((pos / pos.sum()) / (neg / neg.sum()))
-    special = np.array([n.startswith("<") for n in names])
     return np.where(special, 0.0, ratio)
 
 
