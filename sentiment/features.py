@@ -169,16 +169,17 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     return feats
 
 
-def char_grams(text: str, n: int) -> set[str]:
-    """The distinct character 2..n-grams of `text` (n <= 3), built at C speed.
+def char_grams(text: str, n: int) -> list[str]:
+    """The distinct character 2..n-grams of `text` (n <= 3) in first-seen order, built at C speed.
 
-    Single characters are left out: as tokens they are unigram features already.
+    Single characters are left out: as tokens they are unigram features already. The
+    order is fixed (not a set's, which varies with each process's string hashing) so
+    that a score's floating-point sum is the same in every process, to the last bit.
     """
     pairs = list(map(add, text, text[1:]))
-    grams = set(pairs)
     if n >= 3:
-        grams.update(map(add, pairs, text[2:]))
-    return grams
+        pairs += map(add, pairs, text[2:])
+    return list(dict.fromkeys(pairs))
 
 
 def _lexicon_hits(
