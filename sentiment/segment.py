@@ -70,6 +70,11 @@ class Segmenter:
         self._logtotal = 0.0
         self.stopwords = load_wordlist(self._dir / STOPWORDS_NAME)
 
+    def load(self) -> None:
+        """Load jieba's dictionary and ours now (otherwise done on first use)."""
+        if not self._ready:
+            self._init()
+
     def _init(self) -> None:
         with self._lock:
             if self._ready:

@@ -1,20 +1,44 @@
 """`sentiment ingest`, `init` and `status`."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Sequence
 
 import click
 
 from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 
-def _analyzer(env: Env, enabled: bool):  # type: ignore[no-untyped-def]
-    if not enabled:
-        return None
+# below this much input a worker process's start-up (~1-2 s) is not paid back
+AUTO_JOBS_MIN_BYTES = 2_000_000
+
+
+def auto_jobs(paths: Sequence[Path]) -> int:
+    """One analysis process beside this one when the machine has 2+ CPUs and the input is large."""
+    from sentiment.ingest.files import expand_paths
+
+    if (os.cpu_count() or 1) < 2:
+        return 0
+    size = 0
+    for path in expand_paths(paths):
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue  # reported when the file is ingested
+        if size >= AUTO_JOBS_MIN_BYTES:
+            return 1
+    return 0
+
+
+def _analyzer(env: Env, jobs: int):  # type: ignore[no-untyped-def]
+    if jobs:
+        from sentiment.analysis_pool import AnalysisPool
+
+        return AnalysisPool(env.settings, jobs)
     from sentiment.pipeline import Pipeline
 
-    pipeline = Pipeline.from_settings(env.settings)
-    return pipeline.analyze_new
+    return Pipeline.from_settings(env.settings).analyze_new
 
 
 @cli.command()
@@ -23,10 +47,13 @@ def _analyzer(env: Env, enabled: bool):  # type: ignore[no-untyped-def]
               help="Force a container (csv, tsv, xlsx, json, jsonl, jsonp) or a shape (e.g. mtop-rate).")
 @click.option("--shop", help="Shop name to record on documents that do not carry one.")
 @click.option("--no-analyze", is_flag=True, help="Store only; analyze later with `sentiment rescan`.")
+@click.option("--jobs", type=click.IntRange(0, 32), metavar="N",
+              help="Analysis processes beside this one (0: analyze here). Default: 1 for inputs over"
+                   " 2 MB on a machine with 2+ CPUs, else 0.")
 @json_option
 @pass_env
 def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None, no_analyze: bool,
-           as_json: bool) -> None:
+           jobs: int | None, as_json: bool) -> None:
     """Ingest review and Q&A exports (files or directories).
 
     Each file is one transaction: unusable rows are quarantined, unreadable
@@ -44,8 +71,14 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
     db = env.open_db()
     ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="", shop=shop)
     aliases = settings.raw.get("ingest", {}).get("aliases") if isinstance(settings.raw.get("ingest"), dict) else None
-    results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases,
-                           analyzer=_analyzer(env, not no_analyze))
+    analyzer = None
+    if not no_analyze:
+        analyzer = _analyzer(env, auto_jobs(paths) if jobs is None else jobs)
+    try:
+        results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases, analyzer=analyzer)
+    finally:
+        if hasattr(analyzer, "close"):
+            analyzer.close()
     summary = totals(results)
     if as_json:
         emit_json({"files": [r.to_json() for r in results], "totals": summary})

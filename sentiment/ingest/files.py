@@ -25,6 +25,23 @@ TABLE_SHAPES = ("review-table", "wdj-table", "legacy-tsv")
 Analyzer = Callable[[sqlite_utils.Database, list[dict[str, Any]]], None]
 
 
+class AsyncAnalyzer:
+    """An analyzer that may still be working on documents when its call returns.
+
+    `drain` writes everything it was given, inside the file's transaction, before
+    the file is finished; `discard` forgets it when the file is rolled back.
+    """
+
+    def __call__(self, db: sqlite_utils.Database, docs: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def drain(self, db: sqlite_utils.Database) -> None:
+        """Write the rows of every document handed over so far."""
+
+    def discard(self) -> None:
+        """Forget documents handed over and not yet written."""
+
+
 @dataclass
 class FileResult:
     path: str
@@ -207,12 +224,16 @@ def ingest_file(db: sqlite_utils.Database, path: Path, ctx_base: Context, *, for
             for item in _records(path, opened, forced, index, work.result):
                 work.add(item)
             work.flush()
+            if isinstance(analyzer, AsyncAnalyzer):
+                analyzer.drain(db)
             result = work.result
             store.finish_batch(db, batch_id, status="ok", format=result.format, shape=result.shape,
                                read=result.read, new=result.new, duplicates=result.duplicates,
                                quarantined=result.quarantined, placeholders=result.placeholders)
             return result
     except IngestError as exc:
+        if isinstance(analyzer, AsyncAnalyzer):
+            analyzer.discard()
         message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
         return _failed(db, path, sha, size, message)
 

@@ -1,0 +1,119 @@
+"""Analysis in worker processes during ingest, pipelined with parsing and storing.
+
+`sentiment ingest --jobs N` (N >= 1) starts N processes that each load the
+model, jieba and the rules once, then segment, score and match the chunks of
+new documents the main process sends them. The main process goes on parsing
+and storing the next chunk meanwhile, and writes each chunk's `analyses` and
+`rule_hits` rows when they come back, inside the same per-file transaction as
+before: a file still lands whole or not at all, and the rows are those
+`Pipeline.analyze_new` writes in-process (the same `Pipeline.rows`).
+
+Workers are started with "spawn" (not fork), so this is safe in a process
+that runs threads. A worker that cannot load the model or the rules reports
+the same `Error:` the in-process path gives, before any file is read.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Sequence
+
+import sqlite_utils
+
+from sentiment import store
+from sentiment.config import Settings
+from sentiment.errors import SentimentError
+from sentiment.ingest.files import AsyncAnalyzer
+
+# fields of a stored document that analysis reads
+DOC_FIELDS = ("id", "text", "kind", "rating", "item_id", "sku", "created_at")
+IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
+
+_pipeline: Any = None  # in a worker process: its Pipeline
+_load_error: SentimentError | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _pipeline, _load_error
+    from sentiment.pipeline import Pipeline
+
+    try:
+        _pipeline = Pipeline.from_settings(settings)
+        _pipeline.segmenter.load()
+    except SentimentError as exc:  # reported by the first task, as an Error: in the main process
+        _load_error = exc
+    except Exception as exc:  # a bug: still no traceback from a worker
+        _load_error = SentimentError(f"the analysis worker could not start: {type(exc).__name__}: {exc}")
+
+
+def _versions() -> tuple[str | None, dict[str, str]]:
+    if _load_error is not None:
+        raise _load_error
+    return _pipeline.rules_version, _pipeline.rule_digests
+
+
+def _analyze_chunk(docs: list[tuple[Any, ...]]) -> tuple[list[dict], list[dict]]:
+    if _load_error is not None:
+        raise _load_error
+    now = store.utcnow()
+    rows, hits = [], []
+    for values in docs:
+        doc = dict(zip(DOC_FIELDS, values))
+        row, doc_hits = _pipeline.rows(doc, _pipeline.analyze_document(doc), now)
+        rows.append(row)
+        hits.extend(doc_hits)
+    return rows, hits
+
+
+class AnalysisPool(AsyncAnalyzer):
+    """Analyzer for `ingest_paths`: hands chunks to worker processes, writes what comes back."""
+
+    def __init__(self, settings: Settings, jobs: int) -> None:
+        if jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        self.jobs = jobs
+        self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(settings,))
+        self._pending: deque[Future] = deque()
+        # fails fast (model or rules unusable) before any file is read
+        self.rules_version, self.rule_digests = self._result(self._executor.submit(_versions))
+
+    def __call__(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
+        chunk = [tuple(doc.get(k) for k in DOC_FIELDS) for doc in docs]
+        self._pending.append(self._executor.submit(_analyze_chunk, chunk))
+        while self._pending and (self._pending[0].done() or len(self._pending) > self.jobs * IN_FLIGHT_PER_JOB):
+            self._write(db, self._pending.popleft())
+
+    def drain(self, db: sqlite_utils.Database) -> None:
+        while self._pending:
+            self._write(db, self._pending.popleft())
+
+    def discard(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.discard()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "AnalysisPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, db: sqlite_utils.Database, future: Future) -> None:
+        rows, hits = self._result(future)
+        store.save_analyses(db, rows, hits)
+        store.remember_ruleset(db, self.rules_version, self.rule_digests)
+
+    @staticmethod
+    def _result(future: Future) -> Any:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise SentimentError("an analysis worker process died (out of memory?); "
+                                 "rerun with --jobs 0 to analyze in this process") from None

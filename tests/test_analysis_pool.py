@@ -1,0 +1,103 @@
+"""`sentiment ingest --jobs N`: analysis in worker processes (real spawned processes, real SQLite)
+stores exactly what in-process analysis stores, rolls back with its file, and fails cleanly."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from conftest import TABULAR, CliCall
+from helpers import opened
+from sentiment.cli import ingest as ingest_cli
+from sentiment.errors import IngestError
+from sentiment.ingest import files
+
+EXPORTS = [TABULAR / "评论数据_20240510.csv", TABULAR / "问大家_752102501302.csv",
+           TABULAR / "scraper_gbk.csv", TABULAR / "merged_followup.csv"]
+ANALYSIS_COLUMNS = "document_id, score, label, tokens, model_version, rules_version"
+HIT_COLUMNS = "document_id, rule_id, category, severity, terms, created_at"
+
+
+def stored(db_path: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    with opened(db_path) as db:
+        analyses = db.execute(f"SELECT {ANALYSIS_COLUMNS} FROM analyses ORDER BY document_id").fetchall()
+        hits = db.execute(f"SELECT {HIT_COLUMNS} FROM rule_hits ORDER BY document_id, rule_id").fetchall()
+        rulesets = db.execute("SELECT version, digests FROM rulesets").fetchall()
+    return analyses, hits, rulesets
+
+
+def count(db_path: Path, table: str) -> int:
+    with opened(db_path) as db:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_worker_process_stores_what_in_process_analysis_stores(tmp_path: Path) -> None:
+    here, there = CliCall(tmp_path / "here.db"), CliCall(tmp_path / "there.db")
+    _, inline = here.json("ingest", "--jobs", "0", *EXPORTS)
+    _, pooled = there.json("ingest", "--jobs", "1", *EXPORTS)
+    assert pooled == inline
+    a_here, h_here, r_here = stored(here.db)
+    a_there, h_there, r_there = stored(there.db)
+    assert len(a_here) == count(here.db, "documents") > 20
+    assert any(row[2] == "negative" for row in a_here) and any(row[2] == "positive" for row in a_here)
+    assert h_here, "the bundled rules fire on these exports (假货, 12315, ...)"
+    assert a_there == a_here  # scores equal to the last bit, tokens and versions the same
+    assert (h_there, r_there) == (h_here, r_here)
+
+
+def test_a_file_that_fails_midway_leaves_nothing_and_the_next_file_lands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of the failing file are still in the worker when it fails: they must not be written
+    (not in its rolled-back transaction, nor in the next file's)."""
+    real_records = files._records
+
+    def failing_records(path, *args):  # type: ignore[no-untyped-def]
+        for n, record in enumerate(real_records(path, *args)):
+            if path.name == "fails.csv" and n == 10:
+                raise IngestError(f"{path}: line 12: simulated read failure")
+            yield record
+
+    monkeypatch.setattr(files, "_records", failing_records)
+    monkeypatch.setattr(files, "CHUNK", 3)
+    fails = tmp_path / "fails.csv"
+    fails.write_bytes(EXPORTS[0].read_bytes())
+    run = CliCall(tmp_path / "t.db")
+    result, data = run.json("ingest", "--jobs", "1", fails, EXPORTS[1])
+    assert result.exit_code == 1
+    assert "simulated read failure" in data["files"][0]["error"]
+    assert data["files"][1]["error"] is None and data["files"][1]["new"] > 0
+    assert count(run.db, "documents") == data["files"][1]["new"]
+    assert count(run.db, "analyses") == data["files"][1]["new"]
+    with opened(run.db) as db:
+        assert db.execute("SELECT count(*) FROM analyses a LEFT JOIN documents d ON d.id = a.document_id"
+                          " WHERE d.id IS NULL").fetchone()[0] == 0
+
+
+def test_unusable_model_is_an_error_before_anything_is_read(tmp_path: Path) -> None:
+    model = tmp_path / "broken.json.gz"
+    model.write_bytes(gzip.compress(b"{not json"))
+    (tmp_path / "sentiment.toml").write_text(f'[model]\npath = "{model}"\n', encoding="utf-8")
+    run = CliCall(tmp_path / "t.db")
+    result = run("ingest", "--jobs", "1", EXPORTS[0])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "broken.json.gz" in result.stderr
+    assert "corrupt" in result.stderr
+    assert count(run.db, "documents") == 0
+
+
+def test_jobs_default_to_a_worker_only_for_large_inputs_on_several_cpus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = tmp_path / "in" / "small.csv"
+    small.parent.mkdir()
+    small.write_text("评论内容\n质量很好\n", encoding="utf-8")
+    big = tmp_path / "in" / "big.csv"
+    with big.open("wb") as fh:
+        fh.truncate(ingest_cli.AUTO_JOBS_MIN_BYTES)
+    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 4)
+    assert ingest_cli.auto_jobs([small]) == 0
+    assert ingest_cli.auto_jobs([big]) == 1
+    assert ingest_cli.auto_jobs([tmp_path / "in"]) == 1  # directories are walked
+    assert ingest_cli.auto_jobs([tmp_path / "missing.csv", small]) == 0
+    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 1)
+    assert ingest_cli.auto_jobs([big]) == 0
