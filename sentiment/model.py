@@ -16,6 +16,7 @@ import json
 import math
 import zlib
 from itertools import repeat
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -80,20 +81,21 @@ class Model:
         grams = features.char_grams("".join(tokens), self.chars)
         total = self._sum(feats, self._word_weights) + sum(map(self._char_weights.get, grams, repeat(0.0)))
         if self.norm == "l2":
-            total /= math.sqrt(sum([v * v for v in feats.values()]) + len(grams))
+            values = feats.values()
+            total /= math.sqrt(sum(map(mul, values, values)) + len(grams))
         return self.bias + total
 
     def logit(self, feats: features.Features) -> float:
         """The logit of any feature dict (character n-grams included, prefixed)."""
         total = self._sum(feats, self.weights)
         if self.norm == "l2" and feats:
-            total /= math.sqrt(sum([v * v for v in feats.values()]))
+            values = feats.values()
+            total /= math.sqrt(sum(map(mul, values, values)))
         return self.bias + total
 
     @staticmethod
     def _sum(feats: features.Features, weights: dict[str, float]) -> float:
-        get = weights.get
-        return sum([get(name, 0.0) * value for name, value in feats.items()])
+        return sum(map(mul, map(weights.get, feats, repeat(0.0)), feats.values()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
