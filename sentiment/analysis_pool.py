@@ -9,8 +9,10 @@ before: a file still lands whole or not at all, and the rows are those
 `Pipeline.analyze_new` writes in-process (the same `Pipeline.rows`).
 
 Workers are started with "spawn" (not fork), so this is safe in a process
-that runs threads. A worker that cannot load the model or the rules reports
-the same `Error:` the in-process path gives, before any file is read.
+that runs threads. The main process starts parsing while they load. A worker
+that cannot load the model or the rules reports the same `Error:` the
+in-process path gives, at the first chunk's write, so the first file's
+transaction is rolled back and nothing is stored.
 """
 from __future__ import annotations
 
@@ -77,8 +79,10 @@ class AnalysisPool(AsyncAnalyzer):
         self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker, initargs=(settings,))
         self._pending: deque[Future] = deque()
-        # fails fast (model or rules unusable) before any file is read
-        self.rules_version, self.rule_digests = self._result(self._executor.submit(_versions))
+        # asked now, waited for at the first write: the main process parses and stores the
+        # first chunks while the workers start (an unusable model or rule pack fails there,
+        # inside the first file's transaction, which then stores nothing)
+        self._versions: Future | tuple[str | None, dict[str, str]] = self._executor.submit(_versions)
 
     def __call__(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         chunk = [tuple(doc.get(k) for k in DOC_FIELDS) for doc in docs]
@@ -106,9 +110,11 @@ class AnalysisPool(AsyncAnalyzer):
         self.close()
 
     def _write(self, db: sqlite_utils.Database, future: Future) -> None:
+        if isinstance(self._versions, Future):
+            self._versions = self._result(self._versions)
         rows, hits = self._result(future)
         store.save_analyses(db, rows, hits)
-        store.remember_ruleset(db, self.rules_version, self.rule_digests)
+        store.remember_ruleset(db, *self._versions)
 
     @staticmethod
     def _result(future: Future) -> Any:

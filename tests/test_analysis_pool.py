@@ -74,7 +74,7 @@ def test_a_file_that_fails_midway_leaves_nothing_and_the_next_file_lands(
                           " WHERE d.id IS NULL").fetchone()[0] == 0
 
 
-def test_unusable_model_is_an_error_before_anything_is_read(tmp_path: Path) -> None:
+def test_unusable_model_is_an_error_before_anything_is_stored(tmp_path: Path) -> None:
     model = tmp_path / "broken.json.gz"
     model.write_bytes(gzip.compress(b"{not json"))
     (tmp_path / "sentiment.toml").write_text(f'[model]\npath = "{model}"\n', encoding="utf-8")
@@ -86,7 +86,7 @@ def test_unusable_model_is_an_error_before_anything_is_read(tmp_path: Path) -> N
     assert count(run.db, "documents") == 0
 
 
-def test_jobs_default_to_a_worker_only_for_large_inputs_on_several_cpus(
+def test_jobs_default_to_workers_only_for_large_inputs_on_several_cpus(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     small = tmp_path / "in" / "small.csv"
     small.parent.mkdir()
@@ -96,8 +96,10 @@ def test_jobs_default_to_a_worker_only_for_large_inputs_on_several_cpus(
         fh.truncate(ingest_cli.AUTO_JOBS_MIN_BYTES)
     monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 4)
     assert ingest_cli.auto_jobs([small]) == 0
-    assert ingest_cli.auto_jobs([big]) == 1
-    assert ingest_cli.auto_jobs([tmp_path / "in"]) == 1  # directories are walked
+    assert ingest_cli.auto_jobs([big]) == ingest_cli.AUTO_JOBS_MAX == 2
+    assert ingest_cli.auto_jobs([tmp_path / "in"]) == 2  # directories are walked
     assert ingest_cli.auto_jobs([tmp_path / "missing.csv", small]) == 0
+    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 2)
+    assert ingest_cli.auto_jobs([big]) == 2  # one per CPU
     monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 1)
     assert ingest_cli.auto_jobs([big]) == 0

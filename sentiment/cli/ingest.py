@@ -12,13 +12,17 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 # below this much input a worker process's start-up (~1-2 s) is not paid back
 AUTO_JOBS_MIN_BYTES = 2_000_000
+# each analysis process holds its own model and dictionary (~150 MB)
+AUTO_JOBS_MAX = 2
 
 
 def auto_jobs(paths: Sequence[Path]) -> int:
-    """One analysis process beside this one when the machine has 2+ CPUs and the input is large."""
+    """An analysis process per CPU (at most AUTO_JOBS_MAX) when the machine has 2+ CPUs and the
+    input is large; the ingest process, which parses and stores, is mostly idle beside them."""
     from sentiment.ingest.files import expand_paths
 
-    if (os.cpu_count() or 1) < 2:
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
         return 0
     size = 0
     for path in expand_paths(paths):
@@ -27,7 +31,7 @@ def auto_jobs(paths: Sequence[Path]) -> int:
         except OSError:
             continue  # reported when the file is ingested
         if size >= AUTO_JOBS_MIN_BYTES:
-            return 1
+            return min(cpus, AUTO_JOBS_MAX)
     return 0
 
 
@@ -48,8 +52,8 @@ def _analyzer(env: Env, jobs: int):  # type: ignore[no-untyped-def]
 @click.option("--shop", help="Shop name to record on documents that do not carry one.")
 @click.option("--no-analyze", is_flag=True, help="Store only; analyze later with `sentiment rescan`.")
 @click.option("--jobs", type=click.IntRange(0, 32), metavar="N",
-              help="Analysis processes beside this one (0: analyze here). Default: 1 for inputs over"
-                   " 2 MB on a machine with 2+ CPUs, else 0.")
+              help="Analysis processes beside this one (0: analyze here). Default: one per CPU (at most"
+                   " 2) for inputs over 2 MB on a machine with 2+ CPUs, else 0.")
 @json_option
 @pass_env
 def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None, no_analyze: bool,
