@@ -25,48 +25,12 @@ from typing import Any, Sequence
 import sqlite_utils
 
 from sentiment import store
+from sentiment.analysis_worker import DOC_FIELDS, analyze_chunk, start_worker, versions
 from sentiment.config import Settings
 from sentiment.errors import SentimentError
 from sentiment.ingest.files import AsyncAnalyzer
 
-# fields of a stored document that analysis reads
-DOC_FIELDS = ("id", "text", "kind", "rating", "item_id", "sku", "created_at")
 IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
-
-_pipeline: Any = None  # in a worker process: its Pipeline
-_load_error: SentimentError | None = None
-
-
-def _start_worker(settings: Settings) -> None:
-    global _pipeline, _load_error
-    from sentiment.pipeline import Pipeline
-
-    try:
-        _pipeline = Pipeline.from_settings(settings)
-        _pipeline.segmenter.load()
-    except SentimentError as exc:  # reported by the first task, as an Error: in the main process
-        _load_error = exc
-    except Exception as exc:  # a bug: still no traceback from a worker
-        _load_error = SentimentError(f"the analysis worker could not start: {type(exc).__name__}: {exc}")
-
-
-def _versions() -> tuple[str | None, dict[str, str]]:
-    if _load_error is not None:
-        raise _load_error
-    return _pipeline.rules_version, _pipeline.rule_digests
-
-
-def _analyze_chunk(docs: list[tuple[Any, ...]]) -> tuple[list[dict], list[dict]]:
-    if _load_error is not None:
-        raise _load_error
-    now = store.utcnow()
-    rows, hits = [], []
-    for values in docs:
-        doc = dict(zip(DOC_FIELDS, values))
-        row, doc_hits = _pipeline.rows(doc, _pipeline.analyze_document(doc), now)
-        rows.append(row)
-        hits.extend(doc_hits)
-    return rows, hits
 
 
 class AnalysisPool(AsyncAnalyzer):
@@ -77,16 +41,16 @@ class AnalysisPool(AsyncAnalyzer):
             raise ValueError("jobs must be at least 1")
         self.jobs = jobs
         self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(settings,))
+                                             initializer=start_worker, initargs=(settings,))
         self._pending: deque[Future] = deque()
         # asked now, waited for at the first write: the main process parses and stores the
         # first chunks while the workers start (an unusable model or rule pack fails there,
         # inside the first file's transaction, which then stores nothing)
-        self._versions: Future | tuple[str | None, dict[str, str]] = self._executor.submit(_versions)
+        self._versions: Future | tuple[str | None, dict[str, str]] = self._executor.submit(versions)
 
     def __call__(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         chunk = [tuple(doc.get(k) for k in DOC_FIELDS) for doc in docs]
-        self._pending.append(self._executor.submit(_analyze_chunk, chunk))
+        self._pending.append(self._executor.submit(analyze_chunk, chunk, store.utcnow()))
         while self._pending and (self._pending[0].done() or len(self._pending) > self.jobs * IN_FLIGHT_PER_JOB):
             self._write(db, self._pending.popleft())
 

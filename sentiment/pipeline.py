@@ -11,14 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import sqlite_utils
-
-from sentiment import store
 from sentiment import text as textmod
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
 from sentiment.segment import Segmenter, Token, get_segmenter
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # sqlite_utils (and numpy with it) stays out of analysis worker processes
+    import sqlite_utils
+
     from sentiment.model import Model
     from sentiment.rules import Hit, RuleSet
 
@@ -152,6 +151,8 @@ class Pipeline:
 
     def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""
+        from sentiment import store
+
         now = store.utcnow()
         rows, hits = [], []
         for doc in docs:
