@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress, count
 from operator import add
 from pathlib import Path
 
@@ -185,11 +186,17 @@ def char_grams(text: str, n: int) -> list[str]:
 def _lexicon_hits(
     tokens: list[str], negated: list[bool], weights: list[float], lex: Lexicon, feats: Features
 ) -> None:
-    """Longest lexicon phrase (up to MAX_LEX_TOKENS tokens) at each position, sign flipped if negated."""
+    """Longest lexicon phrase (up to MAX_LEX_TOKENS tokens) at each position, sign flipped if negated.
+
+    Only tokens that begin some entry can start a phrase (about a quarter of them): they
+    are picked at C speed first.
+    """
     entries, prefixes = lex.entries, lex.prefixes
     n = len(tokens)
-    i = 0
-    while i < n:
+    after = 0  # the first position not inside the last phrase found
+    for i in compress(count(), map(prefixes.__contains__, tokens)):
+        if i < after:
+            continue
         best, best_j = None, i
         phrase = ""
         for j in range(i, i + MAX_LEX_TOKENS if i + MAX_LEX_TOKENS < n else n):
@@ -200,10 +207,9 @@ def _lexicon_hits(
             if value is not None:
                 best, best_j = value, j
         if best is None:
-            i += 1
             continue
         value = -best if negated[i] else best
         if value:
             name = LEX_POS if value > 0 else LEX_NEG
             feats[name] = feats.get(name, 0.0) + abs(value) * weights[i]
-        i = best_j + 1
+        after = best_j + 1
