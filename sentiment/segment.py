@@ -91,9 +91,12 @@ class Segmenter:
             self._logtotal = math.log(self._tk.total)
             self._ready = True
 
-    def clear_cache(self) -> None:
-        """Forget cached clause segmentations (benchmarks use this to time a cold start)."""
+    def clear_cache(self, *, fragments: bool = False) -> None:
+        """Forget cached clause segmentations, and with `fragments` the memoized word
+        log-probabilities too (benchmarks use this to time a cold start)."""
         self._blocks.clear()
+        if fragments:
+            self._logp.clear()
 
     def cut(self, text: str) -> list[str]:
         """Words of `text` (jieba precise mode), whitespace dropped, emoticons kept whole."""
