@@ -172,8 +172,8 @@ def train(
     words the shop's texts may lack, and averages the two models' weights: the mean
     of two logistic models over the same normalized features is one linear model whose
     logit is the mean of theirs, so it scores as fast as either. On the dev split of
-    waimai_10k (4-fold CV) the mean scored 0.905, the builtin-corpus model alone 0.898,
-    the shop's texts alone 0.895. Classes are balanced by weighting.
+    waimai_10k (4-fold CV) the mean scored 0.905, the builtin-corpus model alone 0.898
+    and the shop's texts alone 0.898. Classes are balanced by weighting.
     """
     if base not in ("none", "builtin"):
         raise ModelError(f"unknown base {base!r}: use 'none' or 'builtin'")
