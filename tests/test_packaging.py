@@ -23,7 +23,7 @@ def test_wheel_carries_rules_templates_model_and_config(tmp_path):
     assert "sentiment/models/default.json.gz" in names
     assert "sentiment/default_config.toml" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "sentiment = sentiment.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "sentiment = sentiment.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_python_dash_m_runs_the_cli(tmp_path):
