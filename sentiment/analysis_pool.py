@@ -46,7 +46,7 @@ class AnalysisPool(AsyncAnalyzer):
         # asked now, waited for at the first write: the main process parses and stores the
         # first chunks while the workers start (an unusable model or rule pack fails there,
         # inside the first file's transaction, which then stores nothing)
-        self._versions: Future | tuple[str | None, dict[str, str]] = self._executor.submit(versions)
+        self._versions = self._executor.submit(versions)
 
     def __call__(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         chunk = [tuple(doc.get(k) for k in DOC_FIELDS) for doc in docs]
@@ -74,11 +74,9 @@ class AnalysisPool(AsyncAnalyzer):
         self.close()
 
     def _write(self, db: sqlite_utils.Database, future: Future) -> None:
-        if isinstance(self._versions, Future):
-            self._versions = self._result(self._versions)
-        rows, hits = self._result(future)
-        store.save_analyses(db, rows, hits)
-        store.remember_ruleset(db, *self._versions)
+        rules_version, rule_digests = self._result(self._versions)  # done after the first write
+        store.save_analyses(db, *self._result(future))
+        store.remember_ruleset(db, rules_version, rule_digests)
 
     @staticmethod
     def _result(future: Future) -> Any:

@@ -47,10 +47,4 @@ def analyze_chunk(docs: list[tuple[Any, ...]], now: str) -> tuple[list[dict], li
     """The `analyses` and `rule_hits` rows of stored documents (DOC_FIELDS tuples)."""
     if _load_error is not None:
         raise _load_error
-    rows, hits = [], []
-    for values in docs:
-        doc = dict(zip(DOC_FIELDS, values))
-        row, doc_hits = _pipeline.rows(doc, _pipeline.analyze_document(doc), now)
-        rows.append(row)
-        hits.extend(doc_hits)
-    return rows, hits
+    return _pipeline.analysis_rows((dict(zip(DOC_FIELDS, values)) for values in docs), now)

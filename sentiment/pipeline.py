@@ -149,17 +149,20 @@ class Pipeline:
             "created_at": doc["created_at"],
         } for h in hits]
 
-    def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
-        """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""
-        from sentiment import store
-
-        now = store.utcnow()
+    def analysis_rows(self, docs: Iterable[dict[str, Any]], now: str) -> tuple[list[dict], list[dict]]:
+        """The `analyses` rows and all `rule_hits` rows of stored documents."""
         rows, hits = [], []
         for doc in docs:
             row, doc_hits = self.rows(doc, self.analyze_document(doc), now)
             rows.append(row)
             hits.extend(doc_hits)
-        store.save_analyses(db, rows, hits)
+        return rows, hits
+
+    def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
+        """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""
+        from sentiment import store
+
+        store.save_analyses(db, *self.analysis_rows(docs, store.utcnow()))
         store.remember_ruleset(db, self.rules_version, self.rule_digests)
 
 
