@@ -143,17 +143,22 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             scope = neg = False
         elif kind & _NEGATOR:
             scope, neg, reach = True, False, MAX_SCOPE
-        elif tok[0] >= "\U0001F000" or "\u2600" <= tok[0] < "\u2800":  # emoji
+        elif not scope:  # most tokens: nothing to check
+            neg = False
+        elif tok[0] >= "\U0001F000" or "\u2600" <= tok[0] < "\u2800":  # an emoji ends the scope
             scope = neg = False
         else:
-            neg = scope
-            if scope:
-                reach -= 1
-                scope = reach > 0
+            neg = True
+            reach -= 1
+            scope = reach > 0
         if quoted and i in quoted:
             neg = not neg
-        negated[i], weights[i] = neg, weight
-        name = "!" + tok if neg else tok
+        weights[i] = weight
+        if neg:
+            negated[i] = True
+            name = "!" + tok
+        else:
+            name = tok
         feats[name] = get(name, 0.0) + weight
         clause_start = boundary
         if boundary:

@@ -17,6 +17,7 @@ import logging
 import marshal
 import math
 import re
+import string
 import tempfile
 import threading
 from functools import lru_cache
@@ -40,6 +41,7 @@ LOGP_CACHE_SIZE = 100_000
 # markers in the log-probability memo (real log-probabilities are < 0)
 _PREFIX_ONLY = 1.0  # a prefix of dictionary words, itself no word
 _NO_PREFIX = 2.0    # not even a prefix: the scan from this position stops
+_NONE_YET = -math.inf  # no word found yet from a position: any word's route beats it
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -51,8 +53,10 @@ EMOTICON = re.compile(
 )
 # jieba's own block and single-letter patterns (jieba.re_han_default, jieba.re_eng)
 _RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")
-_RE_ENG1 = re.compile("[a-zA-Z0-9]")
+_ENG1 = frozenset(string.ascii_letters + string.digits)  # jieba's re_eng, as a set lookup
 _MODIFIERS = re.compile("[\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3]")
+_SPACE = re.compile(r"\s")
+_SPACE_OR_MODIFIER = re.compile("[\\s\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3]")
 
 
 class Segmenter:
@@ -105,7 +109,8 @@ class Segmenter:
         if _MODIFIERS.search(text):
             text = _MODIFIERS.sub("", text)
         if EMOTICON.search(text) is None:
-            return [w for w in self._words(text) if not w.isspace()]
+            words = self._words(text)
+            return words if _SPACE.search(text) is None else [w for w in words if not w.isspace()]
         return [t[0] for t in self._spans(text)]
 
     def tokenize(self, text: str) -> list[Token]:
@@ -133,6 +138,8 @@ class Segmenter:
             return []
         words = self._words(part)
         ends = list(accumulate(map(len, words), initial=offset))
+        if _SPACE_OR_MODIFIER.search(part) is None:  # the common case: every word is kept as it is
+            return list(zip(words, ends, ends[1:]))
         if _MODIFIERS.search(part) is None:
             return [(w, s, e) for w, s, e in zip(words, ends, ends[1:]) if not w.isspace()]
         out: list[Token] = []
@@ -194,7 +201,7 @@ class Segmenter:
         route_x = list(range(n + 1))
         unknown = 0.0 - self._logtotal
         for k in range(n - 1, -1, -1):
-            best_p, best_x = None, k
+            best_p, best_x = _NONE_YET, k
             end, frag = k + 1, block[k]
             while True:
                 v = get(frag)
@@ -202,7 +209,7 @@ class Segmenter:
                     v = memo(frag)
                 if v < 0.0:  # a word
                     v += route_p[end]
-                    if best_p is None or v >= best_p:
+                    if v >= best_p:
                         best_p, best_x = v, end - 1
                 elif v == _NO_PREFIX:
                     break
@@ -210,7 +217,7 @@ class Segmenter:
                     break
                 end += 1
                 frag = block[k:end]
-            if best_p is None:
+            if best_p == _NONE_YET:
                 best_p = unknown + route_p[k + 1]
             route_p[k], route_x[k] = best_p, best_x
         out: list[str] = []
@@ -218,7 +225,7 @@ class Segmenter:
         while x < n:
             y = route_x[x] + 1
             word = block[x:y]
-            if y - x == 1 and _RE_ENG1.match(word):
+            if y - x == 1 and word in _ENG1:
                 buf += word
             else:
                 if buf:
