@@ -261,13 +261,28 @@ def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
     assert features.Lexicon.load(path).entries == {"好评": 2.0, "物流 快": 1.0}
 
 
-def test_scores_are_the_same_to_the_last_bit_in_every_process() -> None:
+@pytest.fixture(scope="module")
+def chars_model() -> Model:
+    """An adapted model (character pairs, many weights), trained on the hand-written reviews."""
+    reviews = nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)  # 1,200 hand-written reviews
+    model = train([t for t, _ in reviews], [lab for _, lab in reviews])
+    assert model.chars == 2 and sum(k.startswith(features.CHAR_PREFIX) for k in model.weights) > 1000
+    return model
+
+
+@pytest.mark.parametrize("which", ["default", "chars"])
+def test_scores_are_the_same_to_the_last_bit_in_every_process(which: str, chars_model: Model, tmp_path: Path) -> None:
     """String hashing differs per process (PYTHONHASHSEED); a sum over a set of character
     pairs then differs in its last bits, and a rescan or an analysis worker would store
     "changed" scores for unchanged texts."""
+    path = None
+    if which == "chars":
+        path = tmp_path / "chars.json.gz"
+        chars_model.save(path)
     code = ("import sys; from sentiment.nlp import load_model; from sentiment.text import normalize;"
-            " m = load_model(); print([repr(m.score(normalize(t))[0]) for t in sys.stdin.read().splitlines()])")
-    texts = "\n".join(NEGATIVE + POSITIVE)
+            f" m = load_model({str(path) if path else None!r});"
+            " print([repr(m.score(normalize(t))[0]) for t in sys.stdin.read().splitlines()])")
+    texts = "\n".join(NEGATIVE + POSITIVE + [t for t, _ in nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)])
     outputs = {subprocess.run([sys.executable, "-c", code], input=texts, capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outputs) == 1 and outputs.pop().count("0.") >= len(NEGATIVE + POSITIVE)
@@ -289,12 +304,11 @@ def test_char_features_in_extract_are_prefixed_and_binary() -> None:
 
 
 @pytest.mark.parametrize("text", ["质量很差，质量", "虽然物流慢，但是质量很好👍", "好", "不是正品，客服也不理人"])
-def test_fast_logit_equals_the_logit_of_extracted_features(text: str) -> None:
-    model = load_model()
-    assert model.chars == 2
-    tokens = model.segmenter.cut(normalize(text))
-    slow = model.logit(features.extract(tokens, model.lexicon, model.chars))
-    assert model.logit_tokens(tokens) == pytest.approx(slow, abs=1e-9)
+def test_fast_logit_equals_the_logit_of_extracted_features(text: str, chars_model: Model) -> None:
+    for model in (chars_model, load_model()):
+        tokens = model.segmenter.cut(normalize(text))
+        slow = model.logit(features.extract(tokens, model.lexicon, model.chars))
+        assert model.logit_tokens(tokens) == pytest.approx(slow, abs=1e-9)
 
 
 def test_model_without_chars_param_scores_without_char_features(tmp_path: Path) -> None:
