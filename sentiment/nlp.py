@@ -58,8 +58,10 @@ class TrainParams:
 
 # chars and nb_interp chosen on the mean accuracy over the dev splits of fewclue_eprstmt,
 # waimai_10k and online_shopping_10_cats: character pairs 0.886, no character features
-# 0.884, character 2..3-grams 0.883 (and twice the lookups per text)
-BUILTIN_PARAMS = TrainParams(nb_interp=0.1)
+# 0.884, character 2..3-grams 0.883 (and twice the lookups per text). min_weight=0.2 keeps
+# 39k of 98k weights: analyze() runs ~5% faster (fewer cache misses per lookup) for a mean
+# of 0.887 instead of 0.889 (0.1: 0.887, and no faster; raising min_count instead: 0.885).
+BUILTIN_PARAMS = TrainParams(nb_interp=0.1, min_weight=0.2)
 # a shop's own reviews are in-domain: weaker regularization, rarer features kept
 # (chosen by 4-fold cross-validation on the dev split of waimai_10k)
 ADAPT_PARAMS = TrainParams(C=10.0, min_count=2, nb_interp=0.3)
