@@ -54,9 +54,10 @@ EMOTICON = re.compile(
 # jieba's own block and single-letter patterns (jieba.re_han_default, jieba.re_eng)
 _RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")
 _ENG1 = frozenset(string.ascii_letters + string.digits)  # jieba's re_eng, as a set lookup
-_MODIFIERS = re.compile("[\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3]")
+_MODIFIER_CHARS = "\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3"
+_MODIFIERS = re.compile(f"[{_MODIFIER_CHARS}]")
 _SPACE = re.compile(r"\s")
-_SPACE_OR_MODIFIER = re.compile("[\\s\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\u200D\u20E3]")
+_SPACE_OR_MODIFIER = re.compile(f"[\\s{_MODIFIER_CHARS}]")
 
 
 class Segmenter:

@@ -266,10 +266,15 @@ def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
     assert features.Lexicon.load(path).entries == {"好评": 2.0, "物流 快": 1.0}
 
 
+def hand_written_reviews() -> list[tuple[str, int]]:
+    """rules/reviews.txt: about 1,200 hand-written reviews with labels."""
+    return nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)
+
+
 @pytest.fixture(scope="module")
 def chars_model() -> Model:
     """An adapted model (character pairs, many weights), trained on the hand-written reviews."""
-    reviews = nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)  # 1,200 hand-written reviews
+    reviews = hand_written_reviews()
     model = train([t for t, _ in reviews], [lab for _, lab in reviews])
     assert model.chars == 2 and sum(k.startswith(features.CHAR_PREFIX) for k in model.weights) > 1000
     return model
@@ -287,7 +292,7 @@ def test_scores_are_the_same_to_the_last_bit_in_every_process(which: str, chars_
     code = ("import sys; from sentiment.nlp import load_model; from sentiment.text import normalize;"
             f" m = load_model({str(path) if path else None!r});"
             " print([repr(m.score(normalize(t))[0]) for t in sys.stdin.read().splitlines()])")
-    texts = "\n".join(NEGATIVE + POSITIVE + [t for t, _ in nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)])
+    texts = "\n".join(NEGATIVE + POSITIVE + [t for t, _ in hand_written_reviews()])
     outputs = {subprocess.run([sys.executable, "-c", code], input=texts, capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outputs) == 1 and outputs.pop().count("0.") >= len(NEGATIVE + POSITIVE)
@@ -340,7 +345,7 @@ def test_nb_interpolation_changes_weights_not_the_features() -> None:
 def test_builtin_corpus_includes_the_hand_written_reviews() -> None:
     texts, labels = nlp.builtin_corpus()
     by_text = dict(zip(texts, labels))
-    own = nlp._own_reviews(nlp.rules_dir() / nlp.REVIEWS_NAME)
+    own = hand_written_reviews()
     assert len(own) > 1000
     hits = [(normalize(t), lab) for t, lab in own if normalize(t) in by_text]
     assert len(hits) > 0.95 * len(own)
