@@ -35,10 +35,11 @@ NEGATORS = frozenset(
     " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不".split()
 )
 # contrast words that start the weightier part of a review, anywhere in a clause
-CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏".split())
+CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实".split())
 # contrast words only when they open a clause (就是好 is not a contrast)
 CONTRAST_AT_START = frozenset("就是 只是 可 而是 结果 没想到 谁知 谁知道 哪知".split())
-CONCESSIVE = frozenset("虽然 虽 虽说 尽管 虽然说 即使 即便 固然".split())
+# 以为 X，结果 Y: what the buyer expected weighs less than what came (本以为是假货，结果是正品)
+CONCESSIVE = frozenset("虽然 虽 虽说 尽管 虽然说 即使 即便 固然 以为 本以为 原以为 还以为".split())
 BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )

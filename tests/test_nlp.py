@@ -52,6 +52,11 @@ NEGATIVE = [
     "宝宝用完脸上红肿，还发痒",  # body reactions (lexicon)
     "吃了以后上吐下泻，送医院挂了急诊",
     "孩子被盒子边缘划伤了手",
+    "谢谢你啊卖家，让我见识到了什么叫以次充好",  # sarcasm: thanks for a lesson in fraud
+    "好评是为了返现，其实很一般",  # paid praise; 其实 opens the real verdict
+    "本以为很好用，结果用两天就坏了",  # 以为 X，结果 Y: Y is what came
+    "收到是碎的",
+    "店家真会做生意，图片和实物差了十万八千里",
 ]
 POSITIVE = [
     "没有异味",
@@ -79,6 +84,10 @@ POSITIVE = [
     "一分钱一分货，这个价格很值",
     "用了一周没有起红疹，很温和",  # a reaction that did not happen
     "涂了以后一点都不痒了，效果很好",
+    "不算特别惊艳，但也挑不出什么毛病",
+    "洗面奶用着不紧绷，没有刺激感",  # negated complaints (lexicon, sign flipped)
+    "鞋子不磨脚，走一天路也不累",
+    "真香，后悔没早点买",  # regret not buying sooner is praise
 ]
 
 
@@ -110,6 +119,15 @@ def test_concession_weighs_the_part_after_but() -> None:
     feats = features.extract(tokens)
     assert feats["慢"] == features.W_CONCEDED and feats["好"] == features.W_CONTRAST
     assert score("虽然质量很好，但是物流太慢了") < score("虽然物流太慢了，但是质量很好")
+
+
+def test_expectation_weighs_less_than_what_came() -> None:
+    """以为 X，结果 Y is a concession: the expectation X weighs W_CONCEDED until the
+    contrast; 其实 opens the weightier part like 但是."""
+    feats = features.extract(get_segmenter().cut("以为是假货，结果是正品"))
+    assert feats["假货"] == features.W_CONCEDED and feats["正品"] == features.W_MINOR
+    feats = features.extract(get_segmenter().cut("好评是为了返现，其实很一般"))
+    assert feats["好评"] == 1.0 and feats["一般"] == features.W_CONTRAST
 
 
 def test_emoticons_are_single_tokens() -> None:
