@@ -17,10 +17,12 @@ transaction is rolled back and nothing is stored.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import sqlite_utils
 
@@ -28,9 +30,39 @@ from sentiment import store
 from sentiment.analysis_worker import DOC_FIELDS, analyze_chunk, start_worker, versions
 from sentiment.config import Settings
 from sentiment.errors import SentimentError
-from sentiment.ingest.files import AsyncAnalyzer
+from sentiment.ingest.files import Analyzer, AsyncAnalyzer, expand_paths
 
 IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
+
+# below this much input a worker process's start-up (~1-2 s) is not paid back
+AUTO_JOBS_MIN_BYTES = 2_000_000
+# each analysis process holds its own model and dictionary (~150 MB)
+AUTO_JOBS_MAX = 2
+
+
+def auto_jobs(paths: Sequence[Path]) -> int:
+    """An analysis process per CPU (at most AUTO_JOBS_MAX) when the machine has 2+ CPUs and the
+    input is large; the ingest process, which parses and stores, is mostly idle beside them."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 0
+    size = 0
+    for path in expand_paths(paths):
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue  # reported when the file is ingested
+        if size >= AUTO_JOBS_MIN_BYTES:
+            return min(cpus, AUTO_JOBS_MAX)
+    return 0
+
+
+def open_analyzer(settings: Settings, paths: Sequence[Path], jobs: int | None,
+                  in_process: Callable[[], Analyzer]) -> Analyzer:
+    """The analyzer for ingesting `paths`: an `AnalysisPool` of `jobs` processes (None: `auto_jobs`),
+    or `in_process()` for 0. The caller closes a pool (it has `close`) when done."""
+    count = auto_jobs(paths) if jobs is None else jobs
+    return AnalysisPool(settings, count) if count else in_process()
 
 
 class AnalysisPool(AsyncAnalyzer):

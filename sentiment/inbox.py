@@ -78,12 +78,20 @@ def move_done(path: Path, result: FileResult, processed: Path, failed: Path) -> 
 
 def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState, analyzer: Analyzer | None,
                *, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
-               should_stop: Callable[[], bool] = lambda: False) -> list[FileResult]:
-    """Ingest every complete inbox file, each in its own transaction, then move it."""
+               should_stop: Callable[[], bool] = lambda: False,
+               analyzer_for: Callable[[list[Path]], Analyzer] | None = None) -> list[FileResult]:
+    """Ingest every complete inbox file, each in its own transaction, then move it.
+
+    `analyzer_for`, if given, picks the analyzer once the ready files are known
+    (the worker starts analysis processes for large drops, as `sentiment ingest` does).
+    """
     inbox, processed, failed = inbox_dirs(settings)
     results = []
     ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="")
-    for path in ready_files(inbox, state, settle_seconds):
+    ready = ready_files(inbox, state, settle_seconds)
+    if ready and analyzer_for is not None:
+        analyzer = analyzer_for(ready)
+    for path in ready:
         if should_stop():
             break
         if path.suffix.lower() not in EXPORT_SUFFIXES:

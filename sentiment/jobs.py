@@ -7,6 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 import sqlite_utils
@@ -94,11 +95,27 @@ class Jobs:
     # -- jobs -------------------------------------------------------------------------------
 
     def inbox(self, now: datetime) -> dict[str, Any]:
+        """Ingest complete inbox files; a large drop (over 2 MB, 2+ CPUs) is analyzed in
+        processes beside this one, like `sentiment ingest` does, else in this process."""
+        from sentiment.analysis_pool import open_analyzer
+
         db = self.db()
-        results = poll_inbox(db, self.settings, self.inbox_state, self.pipeline.analyze_new,
-                             settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set)
+        opened: list[Any] = []
+
+        def analyzer_for(paths: list[Path]) -> Any:
+            opened.append(open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new))
+            return opened[-1]
+
+        try:
+            results = poll_inbox(db, self.settings, self.inbox_state, None, analyzer_for=analyzer_for,
+                                 settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set)
+        finally:
+            for analyzer in opened:
+                if hasattr(analyzer, "close"):
+                    analyzer.close()
         return {"files": len(results), "new": sum(r.new for r in results),
-                "failed": [r.path for r in results if r.error]}
+                "failed": [r.path for r in results if r.error],
+                "analysis_processes": sum(getattr(a, "jobs", 0) for a in opened)}
 
     def analyze(self, now: datetime) -> dict[str, Any]:
         """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts."""

@@ -3,13 +3,15 @@ stores exactly what in-process analysis stores, rolls back with its file, and fa
 from __future__ import annotations
 
 import gzip
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from conftest import TABULAR, CliCall
 from helpers import opened
-from sentiment.cli import ingest as ingest_cli
+from sentiment import analysis_pool
 from sentiment.errors import IngestError
 from sentiment.ingest import files
 
@@ -93,13 +95,49 @@ def test_jobs_default_to_workers_only_for_large_inputs_on_several_cpus(
     small.write_text("评论内容\n质量很好\n", encoding="utf-8")
     big = tmp_path / "in" / "big.csv"
     with big.open("wb") as fh:
-        fh.truncate(ingest_cli.AUTO_JOBS_MIN_BYTES)
-    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 4)
-    assert ingest_cli.auto_jobs([small]) == 0
-    assert ingest_cli.auto_jobs([big]) == ingest_cli.AUTO_JOBS_MAX == 2
-    assert ingest_cli.auto_jobs([tmp_path / "in"]) == 2  # directories are walked
-    assert ingest_cli.auto_jobs([tmp_path / "missing.csv", small]) == 0
-    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 2)
-    assert ingest_cli.auto_jobs([big]) == 2  # one per CPU
-    monkeypatch.setattr(ingest_cli.os, "cpu_count", lambda: 1)
-    assert ingest_cli.auto_jobs([big]) == 0
+        fh.truncate(analysis_pool.AUTO_JOBS_MIN_BYTES)
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 4)
+    assert analysis_pool.auto_jobs([small]) == 0
+    assert analysis_pool.auto_jobs([big]) == analysis_pool.AUTO_JOBS_MAX == 2
+    assert analysis_pool.auto_jobs([tmp_path / "in"]) == 2  # directories are walked
+    assert analysis_pool.auto_jobs([tmp_path / "missing.csv", small]) == 0
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
+    assert analysis_pool.auto_jobs([big]) == 2  # one per CPU
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 1)
+    assert analysis_pool.auto_jobs([big]) == 0
+
+
+def test_worker_inbox_analyzes_a_large_drop_in_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduled inbox job picks analysis processes as `sentiment ingest` does, and stores
+    what in-process analysis stores; the processes are gone when the job returns."""
+    from sentiment import store
+    from sentiment.config import load_settings
+    from sentiment.jobs import Jobs, Schedule
+    from sentiment.pipeline import Pipeline
+
+    def run_inbox(name: str, min_bytes: int) -> tuple[dict, Path]:
+        root = tmp_path / name
+        root.mkdir()
+        config = root / "sentiment.toml"
+        config.write_text('[store]\ndb = "w.db"\n', encoding="utf-8")
+        settings = load_settings(config=config, env={})
+        settings.paths["inbox"].mkdir(parents=True)
+        for export in EXPORTS:
+            (settings.paths["inbox"] / export.name).write_bytes(export.read_bytes())
+        monkeypatch.setattr(analysis_pool, "AUTO_JOBS_MIN_BYTES", min_bytes)
+        monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
+        jobs = Jobs(settings, lambda: Pipeline.from_settings(settings), Schedule(inbox_settle_seconds=0.001))
+        time.sleep(0.01)
+        store.open_db(settings.db)  # the worker's store exists before its first job
+        return jobs.inbox(datetime.now(timezone.utc)), settings.db
+
+    inline, inline_db = run_inbox("inline", 10**12)
+    pooled, pooled_db = run_inbox("pooled", 1)
+    assert inline["analysis_processes"] == 0 and pooled["analysis_processes"] == 2
+    assert pooled["new"] == inline["new"] > 0 and pooled["files"] == inline["files"] == len(EXPORTS)
+    a_inline, h_inline, r_inline = stored(inline_db)
+    a_pooled, h_pooled, r_pooled = stored(pooled_db)
+    assert len(a_pooled) == count(pooled_db, "documents") > 0
+    assert [row[:5] for row in a_pooled] == [row[:5] for row in a_inline]
+    assert [row[:5] for row in h_pooled] == [row[:5] for row in h_inline] and r_pooled == r_inline
+

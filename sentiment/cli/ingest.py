@@ -1,7 +1,6 @@
 """`sentiment ingest`, `init` and `status`."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,39 +9,11 @@ import click
 from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 
-# below this much input a worker process's start-up (~1-2 s) is not paid back
-AUTO_JOBS_MIN_BYTES = 2_000_000
-# each analysis process holds its own model and dictionary (~150 MB)
-AUTO_JOBS_MAX = 2
-
-
-def auto_jobs(paths: Sequence[Path]) -> int:
-    """An analysis process per CPU (at most AUTO_JOBS_MAX) when the machine has 2+ CPUs and the
-    input is large; the ingest process, which parses and stores, is mostly idle beside them."""
-    from sentiment.ingest.files import expand_paths
-
-    cpus = os.cpu_count() or 1
-    if cpus < 2:
-        return 0
-    size = 0
-    for path in expand_paths(paths):
-        try:
-            size += path.stat().st_size
-        except OSError:
-            continue  # reported when the file is ingested
-        if size >= AUTO_JOBS_MIN_BYTES:
-            return min(cpus, AUTO_JOBS_MAX)
-    return 0
-
-
-def _analyzer(env: Env, jobs: int):  # type: ignore[no-untyped-def]
-    if jobs:
-        from sentiment.analysis_pool import AnalysisPool
-
-        return AnalysisPool(env.settings, jobs)
+def _analyzer(env: Env, paths: Sequence[Path], jobs: int | None):  # type: ignore[no-untyped-def]
+    from sentiment.analysis_pool import open_analyzer
     from sentiment.pipeline import Pipeline
 
-    return Pipeline.from_settings(env.settings).analyze_new
+    return open_analyzer(env.settings, paths, jobs, lambda: Pipeline.from_settings(env.settings).analyze_new)
 
 
 @cli.command()
@@ -77,7 +48,7 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
     aliases = settings.raw.get("ingest", {}).get("aliases") if isinstance(settings.raw.get("ingest"), dict) else None
     analyzer = None
     if not no_analyze:
-        analyzer = _analyzer(env, auto_jobs(paths) if jobs is None else jobs)
+        analyzer = _analyzer(env, paths, jobs)
     try:
         results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases, analyzer=analyzer)
     finally:
