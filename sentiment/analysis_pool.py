@@ -20,9 +20,10 @@ import multiprocessing
 import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -57,12 +58,17 @@ def auto_jobs(paths: Sequence[Path]) -> int:
     return 0
 
 
+@contextmanager
 def open_analyzer(settings: Settings, paths: Sequence[Path], jobs: int | None,
-                  in_process: Callable[[], Analyzer]) -> Analyzer:
+                  in_process: Callable[[], Analyzer]) -> Iterator[Analyzer]:
     """The analyzer for ingesting `paths`: an `AnalysisPool` of `jobs` processes (None: `auto_jobs`),
-    or `in_process()` for 0. The caller closes a pool (it has `close`) when done."""
+    closed on exit, or `in_process()` for 0."""
     count = auto_jobs(paths) if jobs is None else jobs
-    return AnalysisPool(settings, count) if count else in_process()
+    if not count:
+        yield in_process()
+        return
+    with AnalysisPool(settings, count) as pool:
+        yield pool
 
 
 class AnalysisPool(AsyncAnalyzer):

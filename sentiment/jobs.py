@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -100,22 +101,19 @@ class Jobs:
         from sentiment.analysis_pool import open_analyzer
 
         db = self.db()
-        opened: list[Any] = []
+        processes = 0
+        with ExitStack() as stack:
+            def analyzer_for(paths: list[Path]) -> Any:
+                nonlocal processes
+                analyzer = stack.enter_context(
+                    open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new))
+                processes = getattr(analyzer, "jobs", 0)
+                return analyzer
 
-        def analyzer_for(paths: list[Path]) -> Any:
-            opened.append(open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new))
-            return opened[-1]
-
-        try:
             results = poll_inbox(db, self.settings, self.inbox_state, None, analyzer_for=analyzer_for,
                                  settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set)
-        finally:
-            for analyzer in opened:
-                if hasattr(analyzer, "close"):
-                    analyzer.close()
         return {"files": len(results), "new": sum(r.new for r in results),
-                "failed": [r.path for r in results if r.error],
-                "analysis_processes": sum(getattr(a, "jobs", 0) for a in opened)}
+                "failed": [r.path for r in results if r.error], "analysis_processes": processes}
 
     def analyze(self, now: datetime) -> dict[str, Any]:
         """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts."""

@@ -110,7 +110,6 @@ def test_jobs_default_to_workers_only_for_large_inputs_on_several_cpus(
 def test_worker_inbox_analyzes_a_large_drop_in_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scheduled inbox job picks analysis processes as `sentiment ingest` does, and stores
     what in-process analysis stores; the processes are gone when the job returns."""
-    from sentiment import store
     from sentiment.config import load_settings
     from sentiment.jobs import Jobs, Schedule
     from sentiment.pipeline import Pipeline
@@ -127,8 +126,7 @@ def test_worker_inbox_analyzes_a_large_drop_in_processes(tmp_path: Path, monkeyp
         monkeypatch.setattr(analysis_pool, "AUTO_JOBS_MIN_BYTES", min_bytes)
         monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
         jobs = Jobs(settings, lambda: Pipeline.from_settings(settings), Schedule(inbox_settle_seconds=0.001))
-        time.sleep(0.01)
-        store.open_db(settings.db)  # the worker's store exists before its first job
+        time.sleep(0.01)  # older than inbox_settle_seconds
         return jobs.inbox(datetime.now(timezone.utc)), settings.db
 
     inline, inline_db = run_inbox("inline", 10**12)

@@ -1,6 +1,7 @@
 """`sentiment ingest`, `init` and `status`."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -46,14 +47,8 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
     db = env.open_db()
     ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="", shop=shop)
     aliases = settings.raw.get("ingest", {}).get("aliases") if isinstance(settings.raw.get("ingest"), dict) else None
-    analyzer = None
-    if not no_analyze:
-        analyzer = _analyzer(env, paths, jobs)
-    try:
+    with nullcontext() if no_analyze else _analyzer(env, paths, jobs) as analyzer:
         results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases, analyzer=analyzer)
-    finally:
-        if hasattr(analyzer, "close"):
-            analyzer.close()
     summary = totals(results)
     if as_json:
         emit_json({"files": [r.to_json() for r in results], "totals": summary})
