@@ -40,6 +40,15 @@ CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗�
 CONTRAST_AT_START = frozenset("就是 只是 可 而是 结果 没想到 谁知 谁知道 哪知".split())
 # 以为 X，结果 Y: what the buyer expected weighs less than what came (本以为是假货，结果是正品)
 CONCESSIVE = frozenset("虽然 虽 虽说 尽管 虽然说 即使 即便 固然 以为 本以为 原以为 还以为".split())
+# 没有想象的那么差, 没那么好: 那么 after a negator and these words compares, and the negation
+# reaches past it (elsewhere it ends the scope: 没想到那么干净)
+COMPARED = frozenset("想象 想像 想象中 想像中 中 的 预期 期待 期望 说 说的 宣传 宣传的 描述 描述的 图片 图上 介绍 评论 网上 别人".split())
+# a clause about the parcel rather than the product weighs W_ASPECT (包装简陋，东西很好)
+MINOR_ASPECTS = frozenset("包装 外包装 盒子 快递 物流 快递员 发货 送货 配送 快递小哥 小哥 骑手 送餐 外卖员".split())
+# 除了 X，Y: X is the exception, Y the verdict (除了物流慢，其他都很满意)
+EXCEPT = frozenset("除了 除开 除去".split())
+# 不能再满意了: 不能再 before a positive word is "could not be more", not negation
+MORE_THAN = frozenset("不能 不可能 没法 没办法".split())
 BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )
@@ -54,13 +63,14 @@ MAX_LEX_TOKENS = 4
 W_CONCEDED = 0.5
 W_CONTRAST = 1.5
 W_MINOR = 1.0  # 就是/只是/结果 opening a clause: a minor flaw after praise weighs no more
+W_ASPECT = 0.6
 
 # one lookup per token: which of the word classes above it belongs to (bit flags)
-_CONCESSIVE, _CONTRAST, _CONTRAST_AT_START, _BOUNDARY, _SCOPE_END, _NEGATOR = 1, 2, 4, 8, 16, 32
+_CONCESSIVE, _CONTRAST, _CONTRAST_AT_START, _BOUNDARY, _SCOPE_END, _NEGATOR, _EXCEPT = 1, 2, 4, 8, 16, 32, 64
 _ENDS_SCOPE = _BOUNDARY | _CONTRAST | _SCOPE_END
 _KIND: dict[str, int] = {}
 for _flag, _words in ((_CONCESSIVE, CONCESSIVE), (_CONTRAST, CONTRAST), (_CONTRAST_AT_START, CONTRAST_AT_START),
-                      (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS)):
+                      (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS), (_EXCEPT, EXCEPT)):
     for _word in _words:
         _KIND[_word] = _KIND.get(_word, 0) | _flag
 
@@ -125,25 +135,35 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     feats: Features = {}
     if not tokens:
         return feats
+    lexicon = lexicon or default_lexicon()
     quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
-    scope, weight, clause_start, prev, reach = False, 1.0, True, None, 0
+    scope, weight, clause_start, prev, reach, excepted, negator_at = False, 1.0, True, None, 0, False, 0
+    aspect = w = 1.0
     get = feats.get
     for i, tok in enumerate(tokens):
         kind = _KIND.get(tok, 0)
         if kind:
-            if kind & _CONCESSIVE:
-                weight = W_CONCEDED
+            if kind & (_CONCESSIVE | _EXCEPT):
+                weight, excepted = W_CONCEDED, bool(kind & _EXCEPT)
             elif kind & _CONTRAST:
                 weight = W_CONTRAST
             elif clause_start and kind & _CONTRAST_AT_START:
-                weight = W_MINOR
+                # 以为会很难用，没想到很顺手: after a concession it is the verdict
+                weight = W_CONTRAST if weight == W_CONCEDED else W_MINOR
+            w = weight * aspect
+        if clause_start:  # a clause's first word says what it is about
+            aspect = W_ASPECT if tok in MINOR_ASPECTS else 1.0
+            w = weight * aspect
         boundary = kind & _BOUNDARY
         if kind & _ENDS_SCOPE:
-            scope = neg = False
+            if scope and tok == "那么" and _compares(tokens, negator_at, i):
+                neg, reach = True, 2  # 那么 and the word it compares
+            else:
+                scope = neg = False
         elif kind & _NEGATOR:
-            scope, neg, reach = True, False, MAX_SCOPE
+            scope, neg, reach, negator_at = not _more_than(tokens, i, lexicon), False, MAX_SCOPE, i
         elif not scope:  # most tokens: nothing to check
             neg = False
         elif tok[0] >= "\U0001F000" or "\u2600" <= tok[0] < "\u2800":  # an emoji ends the scope
@@ -154,26 +174,40 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             scope = reach > 0
         if quoted and i in quoted:
             neg = not neg
-        weights[i] = weight
+        weights[i] = w
         if neg:
             negated[i] = True
             name = "!" + tok
         else:
             name = tok
-        feats[name] = get(name, 0.0) + weight
+        feats[name] = get(name, 0.0) + w
         clause_start = boundary
         if boundary:
+            if excepted:  # the clause after 除了 X is the verdict
+                weight, excepted = W_CONTRAST, False
+                w = weight * aspect
             prev = None
             continue
         if prev is not None:
             name = prev + " " + tok
-            feats[name] = get(name, 0.0) + weight
+            feats[name] = get(name, 0.0) + w
         prev = tok
-    _lexicon_hits(tokens, negated, weights, lexicon or default_lexicon(), feats)
+    _lexicon_hits(tokens, negated, weights, lexicon, feats)
     if chars:
         for gram in char_grams("".join(tokens), chars):
             feats[CHAR_PREFIX + gram] = 1.0
     return feats
+
+
+def _compares(tokens: list[str], negator_at: int, i: int) -> bool:
+    """Only comparison words between the negator and 那么 at i (没有想象中的那么)."""
+    return all(tokens[k] in COMPARED for k in range(negator_at + 1, i))
+
+
+def _more_than(tokens: list[str], i: int, lexicon: Lexicon) -> bool:
+    """不能再满意了, 不可能再好了: the negator at i says "could not be more" (a positive word follows 再)."""
+    return (tokens[i] in MORE_THAN and i + 2 < len(tokens) and tokens[i + 1] == "再"
+            and lexicon.entries.get(tokens[i + 2], 0.0) > 0)
 
 
 def char_grams(text: str, n: int) -> list[str]:

