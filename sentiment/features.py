@@ -9,6 +9,11 @@
 - bigrams of adjacent tokens inside a clause (``"不 好"``);
 - concession: in 虽然 X，但是 Y the tokens of X weigh `W_CONCEDED`, those of Y
   (and anything after a contrast word such as 但是/可是/不过) weigh `W_CONTRAST`;
+  the same for 以为 X，结果 Y and for 除了 X，Y (the clause after 除了 X is the verdict);
+- a clause that opens with the parcel (包装/快递/物流 ...) rather than the product
+  weighs `W_ASPECT`;
+- negation: 没有想象的那么差 negates 差 (那么 after a comparison), 不能再满意了 is
+  no negation ("could not be more");
 - lexicon sums ``<L+>`` / ``<L->`` from the hand-written domain lexicon
   (rules/lexicon.txt, matched on token boundaries, up to 4 tokens), with the
   sign flipped inside a negation scope;
