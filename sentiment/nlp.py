@@ -275,6 +275,8 @@ def _lexicon_docs(lexicon: features.Lexicon, chars: int) -> tuple[list[features.
     seg = get_segmenter()
     docs, labels = [], []
     for word, polarity in sorted(lexicon.entries.items()):
+        if not polarity:  # a neutral phrase (还没用) only keeps a shorter entry (没用) from matching
+            continue
         docs.append(features.extract(seg.cut(word), lexicon, chars))
         labels.append(1 if polarity > 0 else 0)
     return docs, labels

@@ -160,6 +160,20 @@ def test_could_not_be_more_is_no_negation() -> None:
     assert score("不能再满意了，下次还来") > 0.6
 
 
+def test_a_zero_lexicon_entry_keeps_a_shorter_entry_from_matching(tmp_path: Path) -> None:
+    """还没用 0 (not used yet) hides 没用 -2 (useless): no verdict, and no synthetic
+    training document either."""
+    path = tmp_path / "lexicon.txt"
+    path.write_text("没用 -2\n还没用 0\n", encoding="utf-8")
+    lex = features.Lexicon.load(path)
+    assert features.extract("还/没用".split("/"), lex).get(features.LEX_NEG) is None
+    assert features.extract("没用".split("/"), lex)[features.LEX_NEG] == 2.0
+    docs, labels = nlp._lexicon_docs(lex, 0)
+    assert len(docs) == 1 and labels == [0]
+    assert 0.4 < score("还没用，用了再来追评") < 0.6
+    assert score("没用，一点效果都没有") < 0.4
+
+
 def test_clauses_about_the_parcel_weigh_less_than_the_product() -> None:
     """A clause that opens with 包装/快递/物流 ... weighs W_ASPECT."""
     feats = features.extract("包装/简陋/,/东西/很/好".split("/"))
