@@ -41,11 +41,22 @@ AUTO_JOBS_MIN_BYTES = 2_000_000
 AUTO_JOBS_MAX = 2
 
 
-def auto_jobs(paths: Sequence[Path]) -> int:
-    """An analysis process per CPU (at most AUTO_JOBS_MAX) when the machine has 2+ CPUs and the
-    input is large; the ingest process, which parses and stores, is mostly idle beside them."""
+# a backlog of documents stored without analysis (ingest --no-analyze) this large is analyzed
+# in processes by the worker's analyze job (about what 2 MB of export holds)
+AUTO_JOBS_MIN_PENDING = 10_000
+
+
+def _processes() -> int:
+    """An analysis process per CPU, at most AUTO_JOBS_MAX; none on a single CPU."""
     cpus = os.cpu_count() or 1
-    if cpus < 2:
+    return 0 if cpus < 2 else min(cpus, AUTO_JOBS_MAX)
+
+
+def auto_jobs(paths: Sequence[Path]) -> int:
+    """Analysis processes when the machine has 2+ CPUs and the input is large; the ingest
+    process, which parses and stores, is mostly idle beside them."""
+    count = _processes()
+    if not count:
         return 0
     size = 0
     for path in expand_paths(paths):
@@ -54,8 +65,13 @@ def auto_jobs(paths: Sequence[Path]) -> int:
         except OSError:
             continue  # reported when the file is ingested
         if size >= AUTO_JOBS_MIN_BYTES:
-            return min(cpus, AUTO_JOBS_MAX)
+            return count
     return 0
+
+
+def backlog_jobs(pending: int) -> int:
+    """Analysis processes for a backlog of `pending` unanalyzed documents (see auto_jobs)."""
+    return _processes() if pending >= AUTO_JOBS_MIN_PENDING else 0
 
 
 @contextmanager
@@ -63,11 +79,17 @@ def open_analyzer(settings: Settings, paths: Sequence[Path], jobs: int | None,
                   in_process: Callable[[], Analyzer]) -> Iterator[Analyzer]:
     """The analyzer for ingesting `paths`: an `AnalysisPool` of `jobs` processes (None: `auto_jobs`),
     closed on exit, or `in_process()` for 0."""
-    count = auto_jobs(paths) if jobs is None else jobs
-    if not count:
+    with analyzer_of(settings, auto_jobs(paths) if jobs is None else jobs, in_process) as analyzer:
+        yield analyzer
+
+
+@contextmanager
+def analyzer_of(settings: Settings, jobs: int, in_process: Callable[[], Analyzer]) -> Iterator[Analyzer]:
+    """An `AnalysisPool` of `jobs` processes, closed on exit, or `in_process()` for 0."""
+    if not jobs:
         yield in_process()
         return
-    with AnalysisPool(settings, count) as pool:
+    with AnalysisPool(settings, jobs) as pool:
         yield pool
 
 

@@ -17,6 +17,7 @@ from sentiment import store
 from sentiment.config import Settings
 from sentiment.errors import ConfigError
 from sentiment.inbox import InboxState, poll_inbox
+from sentiment.ingest.files import Analyzer, AsyncAnalyzer
 from sentiment.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,17 @@ class Jobs:
                 "failed": [r.path for r in results if r.error], "analysis_processes": processes}
 
     def analyze(self, now: datetime) -> dict[str, Any]:
-        """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts."""
+        """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts.
+
+        A large backlog (`ingest --no-analyze` of a big export) is analyzed in processes
+        beside this one, as `sentiment ingest` analyzes large files; a small one in-process."""
+        from sentiment.analysis_pool import AUTO_JOBS_MIN_PENDING, analyzer_of, backlog_jobs
+
         db = self.db()
-        analyzed = analyze_pending(db, self.pipeline, self.stop)
-        detail: dict[str, Any] = {"analyzed": analyzed}
+        processes = backlog_jobs(count_pending(db, AUTO_JOBS_MIN_PENDING))
+        with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new) as analyzer:
+            analyzed = analyze_pending(db, self.pipeline, self.stop, analyzer)
+        detail: dict[str, Any] = {"analyzed": analyzed, "analysis_processes": processes}
         if self.pipeline.rules is not None:
             from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
@@ -158,18 +166,40 @@ def digest_due(now: datetime, settings: Settings, schedule: Schedule) -> bool:
     return local.time() >= schedule.digest_at
 
 
-def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threading.Event | None = None) -> int:
-    """Analyze documents stored without analysis (e.g. `ingest --no-analyze`), chunk by chunk."""
-    total = 0
+_PENDING = "FROM documents d LEFT JOIN analyses a ON a.document_id = d.id WHERE a.document_id IS NULL"
+
+
+def count_pending(db: sqlite_utils.Database, limit: int) -> int:
+    """How many documents wait for analysis, counted up to `limit` (a bounded scan)."""
+    return db.execute(f"SELECT count(*) FROM (SELECT 1 {_PENDING} LIMIT ?)", [limit]).fetchone()[0]
+
+
+def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threading.Event | None = None,
+                    analyzer: Analyzer | None = None) -> int:
+    """Analyze documents stored without analysis (e.g. `ingest --no-analyze`), chunk by chunk.
+
+    `analyzer` (default: in-process) may be an `AsyncAnalyzer` that writes a chunk's rows
+    later: the scan goes on past the chunks in flight by rowid, and what is in flight when
+    `stop` is set is written before returning. Each write is its own transaction; a crash
+    loses no more than the chunks not yet written, which stay pending for the next run.
+    """
+    analyze = analyzer or pipeline.analyze_new
+    total, after = 0, 0
     while not (stop and stop.is_set()):
         rows = [dict(r) for r in db.query(
-            "SELECT d.* FROM documents d LEFT JOIN analyses a ON a.document_id = d.id"
-            " WHERE a.document_id IS NULL ORDER BY d.rowid LIMIT ?", [PENDING_CHUNK])]
+            f"SELECT d.rowid AS _rowid, d.* {_PENDING} AND d.rowid > ? ORDER BY d.rowid LIMIT ?",
+            [after, PENDING_CHUNK])]
         if not rows:
             break
+        after = rows[-1]["_rowid"]
+        for row in rows:
+            del row["_rowid"]
         with store.transaction(db):
-            pipeline.analyze_new(db, rows)
+            analyze(db, rows)
         total += len(rows)
+    if isinstance(analyzer, AsyncAnalyzer):
+        with store.transaction(db):
+            analyzer.drain(db)
     return total
 
 

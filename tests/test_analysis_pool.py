@@ -139,3 +139,38 @@ def test_worker_inbox_analyzes_a_large_drop_in_processes(tmp_path: Path, monkeyp
     assert [row[:5] for row in a_pooled] == [row[:5] for row in a_inline]
     assert [row[:5] for row in h_pooled] == [row[:5] for row in h_inline] and r_pooled == r_inline
 
+
+
+def test_worker_analyze_job_takes_a_large_backlog_in_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents stored with --no-analyze: a backlog of AUTO_JOBS_MIN_PENDING or more is analyzed
+    in processes, in small chunks with several in flight, and stored exactly as in-process
+    analysis stores it; a second run finds nothing left to analyze."""
+    from sentiment import jobs as jobs_module
+    from sentiment.config import load_settings
+    from sentiment.jobs import Jobs
+    from sentiment.pipeline import Pipeline
+
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(jobs_module, "PENDING_CHUNK", 7)  # several chunks in flight at once
+
+    def run_analyze(name: str, min_pending: int) -> tuple[dict, dict, Path]:
+        call = CliCall(tmp_path / f"{name}.db")
+        result, _ = call.json("ingest", "--no-analyze", *EXPORTS)
+        assert result.exit_code == 0 and count(call.db, "analyses") == 0
+        settings = load_settings(db=call.db, env={})
+        monkeypatch.setattr(analysis_pool, "AUTO_JOBS_MIN_PENDING", min_pending)
+        jobs = Jobs(settings, lambda: Pipeline.from_settings(settings))
+        now = datetime.now(timezone.utc)
+        return jobs.analyze(now), jobs.analyze(now), call.db
+
+    inline, inline_again, inline_db = run_analyze("inline", 10**9)
+    pooled, pooled_again, pooled_db = run_analyze("pooled", 1)
+    assert inline["analysis_processes"] == 0 and pooled["analysis_processes"] == 2
+    assert pooled["analyzed"] == inline["analyzed"] == count(pooled_db, "documents") > 7 * 4
+    assert pooled_again["analyzed"] == inline_again["analyzed"] == 0
+    assert pooled_again["analysis_processes"] == 0  # nothing pending: no processes started
+    a_inline, h_inline, r_inline = stored(inline_db)
+    a_pooled, h_pooled, r_pooled = stored(pooled_db)
+    assert len(a_pooled) == count(pooled_db, "documents")
+    assert [row[:5] for row in a_pooled] == [row[:5] for row in a_inline]
+    assert [row[:5] for row in h_pooled] == [row[:5] for row in h_inline] and r_pooled == r_inline
