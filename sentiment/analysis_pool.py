@@ -74,32 +74,43 @@ def backlog_jobs(pending: int) -> int:
     return _processes() if pending >= AUTO_JOBS_MIN_PENDING else 0
 
 
+# what to do when an analysis process dies, as `sentiment ingest` says it
+RERUN_IN_PROCESS = "rerun with --jobs 0 to analyze in this process"
+
+
 @contextmanager
 def open_analyzer(settings: Settings, paths: Sequence[Path], jobs: int | None,
-                  in_process: Callable[[], Analyzer]) -> Iterator[Analyzer]:
+                  in_process: Callable[[], Analyzer], died_hint: str = RERUN_IN_PROCESS) -> Iterator[Analyzer]:
     """The analyzer for ingesting `paths`: an `AnalysisPool` of `jobs` processes (None: `auto_jobs`),
     closed on exit, or `in_process()` for 0."""
-    with analyzer_of(settings, auto_jobs(paths) if jobs is None else jobs, in_process) as analyzer:
+    count = auto_jobs(paths) if jobs is None else jobs
+    with analyzer_of(settings, count, in_process, died_hint) as analyzer:
         yield analyzer
 
 
 @contextmanager
-def analyzer_of(settings: Settings, jobs: int, in_process: Callable[[], Analyzer]) -> Iterator[Analyzer]:
+def analyzer_of(settings: Settings, jobs: int, in_process: Callable[[], Analyzer],
+                died_hint: str = RERUN_IN_PROCESS) -> Iterator[Analyzer]:
     """An `AnalysisPool` of `jobs` processes, closed on exit, or `in_process()` for 0."""
     if not jobs:
         yield in_process()
         return
-    with AnalysisPool(settings, jobs) as pool:
+    with AnalysisPool(settings, jobs, died_hint) as pool:
         yield pool
+
+
+class AnalysisProcessDied(SentimentError):
+    """An analysis process ended without a result (killed, out of memory)."""
 
 
 class AnalysisPool(AsyncAnalyzer):
     """Analyzer for `ingest_paths`: hands chunks to worker processes, writes what comes back."""
 
-    def __init__(self, settings: Settings, jobs: int) -> None:
+    def __init__(self, settings: Settings, jobs: int, died_hint: str = RERUN_IN_PROCESS) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.jobs = jobs
+        self.died_hint = died_hint  # the advice in the error when a process dies
         self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=start_worker, initargs=(settings,))
         self._pending: deque[Future] = deque()
@@ -138,10 +149,8 @@ class AnalysisPool(AsyncAnalyzer):
         store.save_analyses(db, *self._result(future))
         store.remember_ruleset(db, rules_version, rule_digests)
 
-    @staticmethod
-    def _result(future: Future) -> Any:
+    def _result(self, future: Future) -> Any:
         try:
             return future.result()
         except BrokenProcessPool:
-            raise SentimentError("an analysis worker process died (out of memory?); "
-                                 "rerun with --jobs 0 to analyze in this process") from None
+            raise AnalysisProcessDied(f"an analysis worker process died (out of memory?); {self.died_hint}") from None

@@ -107,7 +107,8 @@ class Jobs:
             def analyzer_for(paths: list[Path]) -> Any:
                 nonlocal processes
                 analyzer = stack.enter_context(
-                    open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new))
+                    open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new,
+                                  "the file goes to failed/; `sentiment ingest --jobs 0` analyzes it in one process"))
                 processes = getattr(analyzer, "jobs", 0)
                 return analyzer
 
@@ -121,13 +122,20 @@ class Jobs:
 
         A large backlog (`ingest --no-analyze` of a big export) is analyzed in processes
         beside this one, as `sentiment ingest` analyzes large files; a small one in-process."""
-        from sentiment.analysis_pool import AUTO_JOBS_MIN_PENDING, analyzer_of, backlog_jobs
+        from sentiment.analysis_pool import AUTO_JOBS_MIN_PENDING, AnalysisProcessDied, analyzer_of, backlog_jobs
 
         db = self.db()
         processes = backlog_jobs(count_pending(db, AUTO_JOBS_MIN_PENDING))
-        with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new) as analyzer:
-            analyzed = analyze_pending(db, self.pipeline, self.stop, analyzer)
-        detail: dict[str, Any] = {"analyzed": analyzed, "analysis_processes": processes}
+        detail: dict[str, Any] = {"analysis_processes": processes}
+        try:
+            with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new,
+                             "the rest is analyzed in the worker process") as analyzer:
+                detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop, analyzer)
+        except AnalysisProcessDied as exc:
+            # what the processes wrote is kept; the rest, in this process (not counted in "analyzed")
+            log.warning("%s", exc)
+            detail["process_died"] = str(exc)
+            detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop)
         if self.pipeline.rules is not None:
             from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 

@@ -174,3 +174,43 @@ def test_worker_analyze_job_takes_a_large_backlog_in_processes(tmp_path: Path, m
     assert len(a_pooled) == count(pooled_db, "documents")
     assert [row[:5] for row in a_pooled] == [row[:5] for row in a_inline]
     assert [row[:5] for row in h_pooled] == [row[:5] for row in h_inline] and r_pooled == r_inline
+
+
+def test_analyze_job_falls_back_to_in_process_when_a_process_dies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An analysis process that dies (here: os._exit in it, as the OOM killer would) ends the pool
+    with AnalysisProcessDied naming what happens next; the analyze job then analyzes the rest in
+    its own process, and every document ends up analyzed once, as in-process analysis does it."""
+    import os
+
+    from sentiment.config import load_settings
+    from sentiment.jobs import Jobs
+    from sentiment.pipeline import Pipeline
+
+    original_init = analysis_pool.AnalysisPool.__init__
+
+    def dying_init(self: analysis_pool.AnalysisPool, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)
+        self._executor.submit(os._exit, 1)  # a real process death, not an exception
+
+    monkeypatch.setattr(analysis_pool.AnalysisPool, "__init__", dying_init)
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(analysis_pool, "AUTO_JOBS_MIN_PENDING", 1)
+
+    call = CliCall(tmp_path / "w.db")
+    result, _ = call.json("ingest", "--no-analyze", *EXPORTS)
+    assert result.exit_code == 0
+    settings = load_settings(db=call.db, env={})
+
+    pool = analysis_pool.AnalysisPool(settings, 1, "do this next")
+    with opened(call.db) as db, pytest.raises(analysis_pool.AnalysisProcessDied,
+                                              match=r"process died \(out of memory\?\); do this next"):
+        pool(db, [dict(r) for r in db.query("SELECT * FROM documents LIMIT 3")])
+        pool.drain(db)
+    pool.close()
+    assert count(call.db, "analyses") == 0
+
+    detail = Jobs(settings, lambda: Pipeline.from_settings(settings)).analyze(datetime.now(timezone.utc))
+    assert detail["analysis_processes"] == 2 and "process died" in detail["process_died"]
+    assert "worker process" in detail["process_died"]
+    assert detail["analyzed"] == count(call.db, "analyses") == count(call.db, "documents") > 0
