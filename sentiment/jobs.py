@@ -125,12 +125,14 @@ class Jobs:
         from sentiment.analysis_pool import AUTO_JOBS_MIN_PENDING, AnalysisProcessDied, analyzer_of, backlog_jobs
 
         db = self.db()
-        processes = backlog_jobs(count_pending(db, AUTO_JOBS_MIN_PENDING))
-        detail: dict[str, Any] = {"analysis_processes": processes}
+        pending = count_pending(db, AUTO_JOBS_MIN_PENDING)  # with none, the only scan of documents
+        processes = backlog_jobs(pending)
+        detail: dict[str, Any] = {"analyzed": 0, "analysis_processes": processes}
         try:
-            with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new,
-                             "the rest is analyzed in the worker process") as analyzer:
-                detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop, analyzer)
+            if pending:
+                with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new,
+                                 "the rest is analyzed in the worker process") as analyzer:
+                    detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop, analyzer)
         except AnalysisProcessDied as exc:
             # what the processes wrote is kept; the rest, in this process (not counted in "analyzed")
             log.warning("%s", exc)
