@@ -10,6 +10,9 @@
 - concession: in 虽然 X，但是 Y the tokens of X weigh `W_CONCEDED`, those of Y
   (and anything after a contrast word such as 但是/可是/不过) weigh `W_CONTRAST`;
   the same for 以为 X，结果 Y and for 除了 X，Y (the clause after 除了 X is the verdict);
+- 好看是好看，就是贵 (A是A): the clause conceded from A on weighs `W_CONCEDED`, the next
+  one is the verdict (`W_CONTRAST`, also when it opens with 就是);
+- 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
 - a clause that opens with the parcel (包装/快递/物流 ...) rather than the product
   weighs `W_ASPECT`;
 - negation: 没有想象的那么差 negates 差 (那么 after a comparison), 不能再满意了 is
@@ -63,6 +66,8 @@ MAX_SCOPE = 4  # tokens a negator reaches
 QUOTES_OPEN = frozenset("“「『\"'‘")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}
 MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
+# 好用个鬼, 好个屁: the word before these denies itself
+DENIALS = frozenset("鬼 屁 毛线".split())
 MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
@@ -141,10 +146,15 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     if not tokens:
         return feats
     lexicon = lexicon or default_lexicon()
-    quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
+    quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else set()
+    if not DENIALS.isdisjoint(tokens):
+        quoted |= _denied(tokens)
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
     scope, weight, clause_start, prev, reach, excepted, negator_at = False, 1.0, True, None, 0, False, 0
+    verdict = False  # in the clause right after an excepted or conceded one (除了 X，Y; A是A，Y)
+    last = len(tokens) - 3 if "是" in tokens else -1  # where an A是A can start
+    repeat = -1  # the second A of A是A: said once, counted once
     aspect = w = 1.0
     get = feats.get
     for i, tok in enumerate(tokens):
@@ -156,7 +166,10 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
                 weight = W_CONTRAST
             elif clause_start and kind & _CONTRAST_AT_START:
                 # 以为会很难用，没想到很顺手: after a concession it is the verdict
-                weight = W_CONTRAST if weight == W_CONCEDED else W_MINOR
+                weight = W_CONTRAST if weight == W_CONCEDED or verdict else W_MINOR
+            w = weight * aspect
+        elif i <= last and tokens[i + 1] == "是" and tokens[i + 2] == tok and not excepted:
+            weight, excepted, repeat = W_CONCEDED, True, i + 2  # 好看是好看，就是贵: A是A concedes
             w = weight * aspect
         if clause_start:  # a clause's first word says what it is about
             aspect = W_ASPECT if tok in MINOR_ASPECTS else 1.0
@@ -179,6 +192,10 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             scope = reach > 0
         if quoted and i in quoted:
             neg = not neg
+        if i == repeat:
+            prev = tok
+            weights[i] = 0.0
+            continue
         weights[i] = w
         if neg:
             negated[i] = True
@@ -188,7 +205,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
         feats[name] = get(name, 0.0) + w
         clause_start = boundary
         if boundary:
-            if excepted:  # the clause after 除了 X is the verdict
+            verdict = excepted
+            if excepted:  # the clause after 除了 X (or A是A) is the verdict
                 weight, excepted = W_CONTRAST, False
                 w = weight * aspect
             prev = None
@@ -202,6 +220,11 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
         for gram in char_grams("".join(tokens), chars):
             feats[CHAR_PREFIX + gram] = 1.0
     return feats
+
+
+def _denied(tokens: list[str]) -> set[int]:
+    """Indexes of words denied by a following 个鬼/个屁 (好用个鬼: not 好用 at all)."""
+    return {i - 2 for i in range(2, len(tokens)) if tokens[i] in DENIALS and tokens[i - 1] == "个"}
 
 
 def _compares(tokens: list[str], negator_at: int, i: int) -> bool:

@@ -174,6 +174,32 @@ def test_a_zero_lexicon_entry_keeps_a_shorter_entry_from_matching(tmp_path: Path
     assert score("没用，一点效果都没有") < 0.4
 
 
+def test_a_shi_a_concedes_and_the_next_clause_is_the_verdict() -> None:
+    """好看是好看，就是有点贵: A是A concedes A (counted once, at W_CONCEDED) and the next
+    clause is the verdict (W_CONTRAST), also when 就是 opens it; without the A是A, 就是
+    after praise is a minor flaw (W_MINOR)."""
+    feats = features.extract("好看/是/好看/,/就是/有点/贵".split("/"))
+    assert feats["好看"] == features.W_CONCEDED and feats["贵"] == features.W_CONTRAST
+    assert feats[features.LEX_POS] == features.W_CONCEDED * features.default_lexicon().entries["好看"]
+    feats = features.extract("便宜/是/便宜/,/质量/太差".split("/"))
+    assert feats["便宜"] == features.W_CONCEDED and feats["太差"] == features.W_CONTRAST
+    feats = features.extract("好看/,/就是/有点/贵".split("/"))
+    assert feats["好看"] == 1.0 and feats["贵"] == features.W_MINOR
+    feats = features.extract("这/是/好/东西".split("/"))  # 是 between different words concedes nothing
+    assert feats["好"] == 1.0 and feats["东西"] == 1.0
+    assert score("漂亮是漂亮，就是穿一次就掉色了") < 0.4 < 0.6 < score("漂亮，就是穿一次就掉色了")
+    assert score("好吃是好吃，就是太贵了") < 0.4
+    assert score("慢是慢了点，东西还是很好的") > 0.6
+
+
+def test_ge_gui_denies_the_word_before_it() -> None:
+    """好用个鬼 / 好看个屁: the word before 个鬼/个屁 is negated (sarcastic denial)."""
+    assert "!好用" in features.extract("好用/个/鬼".split("/"))
+    assert "!好看" in features.extract("好看/个/屁".split("/"))
+    assert "!好用" not in features.extract("好用/个/好用".split("/"))
+    assert score("好用个鬼，根本吸不起来") < 0.4 < 0.6 < score("好用，根本停不下来")
+
+
 def test_clauses_about_the_parcel_weigh_less_than_the_product() -> None:
     """A clause that opens with 包装/快递/物流 ... weighs W_ASPECT."""
     feats = features.extract("包装/简陋/,/东西/很/好".split("/"))
