@@ -22,6 +22,8 @@ def score(text: str) -> float:
 
 
 NEGATIVE = [
+    "好好的一个东西，被快递摔坏了",  # 好好的一个 is a set phrase before the damage, no praise
+    "味道怪怪的，孩子不爱喝",
     "不好用",
     "再不退款我就去12315投诉",  # the negation stops at 就: a threat, not praise
     "不是很满意",
@@ -88,6 +90,7 @@ POSITIVE = [
     "洗面奶用着不紧绷，没有刺激感",  # negated complaints (lexicon, sign flipped)
     "鞋子不磨脚，走一天路也不累",
     "真香，后悔没早点买",  # regret not buying sooner is praise
+    "孩子很爱喝，一次能喝一大瓶",
 ]
 
 
