@@ -10,7 +10,7 @@
 - concession: in 虽然 X，但是 Y the tokens of X weigh `W_CONCEDED`, those of Y
   (and anything after a contrast word such as 但是/可是/不过) weigh `W_CONTRAST`;
   the same for 以为 X，结果 Y and for 除了 X，Y (the clause after 除了 X is the verdict);
-- 好看是好看，就是贵 (A是A): the clause conceded from A on weighs `W_CONCEDED`, the next
+- 好看是好看，就是贵 (A是A, also 香是挺香的): the clause conceded from A on weighs `W_CONCEDED`, the next
   one is the verdict (`W_CONTRAST`, also when it opens with 就是);
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
 - a clause that opens with the parcel (包装/快递/物流 ...) rather than the product
@@ -66,6 +66,8 @@ MAX_SCOPE = 4  # tokens a negator reaches
 QUOTES_OPEN = frozenset("“「『\"'‘")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}
 MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
+# 香是挺香的: degree words allowed between 是 and the repeated A
+CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
 # 好用个鬼, 好个屁: the word before these denies itself
 DENIALS = frozenset("鬼 屁 毛线".split())
 MAX_LEX_TOKENS = 4
@@ -168,9 +170,12 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
                 # 以为会很难用，没想到很顺手: after a concession it is the verdict
                 weight = W_CONTRAST if weight == W_CONCEDED or verdict else W_MINOR
             w = weight * aspect
-        elif i <= last and tokens[i + 1] == "是" and tokens[i + 2] == tok and not excepted:
-            weight, excepted, repeat = W_CONCEDED, True, i + 2  # 好看是好看，就是贵: A是A concedes
-            w = weight * aspect
+        elif i <= last and tokens[i + 1] == "是" and not excepted:
+            # 好看是好看，就是贵 / 香是挺香的: A是A concedes
+            j = i + 3 if tokens[i + 2] in CONCEDED_DEGREE and i + 3 < len(tokens) else i + 2
+            if tokens[j] == tok:
+                weight, excepted, repeat = W_CONCEDED, True, j
+                w = weight * aspect
         if clause_start:  # a clause's first word says what it is about
             aspect = W_ASPECT if tok in MINOR_ASPECTS else 1.0
             w = weight * aspect

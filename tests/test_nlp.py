@@ -186,6 +186,8 @@ def test_a_shi_a_concedes_and_the_next_clause_is_the_verdict() -> None:
     assert feats[features.LEX_POS] == features.W_CONCEDED * features.default_lexicon().entries["好看"]
     feats = features.extract("便宜/是/便宜/,/质量/太差".split("/"))
     assert feats["便宜"] == features.W_CONCEDED and feats["太差"] == features.W_CONTRAST
+    feats = features.extract("香/是/挺/香/的/,/就是/有点/腻".split("/"))  # a degree word between
+    assert feats["香"] == features.W_CONCEDED and feats["腻"] == features.W_CONTRAST
     feats = features.extract("好看/,/就是/有点/贵".split("/"))
     assert feats["好看"] == 1.0 and feats["贵"] == features.W_MINOR
     feats = features.extract("这/是/好/东西".split("/"))  # 是 between different words concedes nothing
