@@ -70,6 +70,7 @@ MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
 # 好用个鬼, 好个屁: the word before these denies itself
 DENIALS = frozenset("鬼 屁 毛线".split())
+_RARE = DENIALS | {"是"}  # one check for both constructions
 MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
@@ -148,14 +149,17 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     if not tokens:
         return feats
     lexicon = lexicon or default_lexicon()
-    quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else set()
-    if not DENIALS.isdisjoint(tokens):
-        quoted |= _denied(tokens)
+    quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
+    conceded = None  # A是A: {first A: second A}
+    if not _RARE.isdisjoint(tokens):
+        if "是" in tokens:
+            conceded = _conceded(tokens)
+        if not DENIALS.isdisjoint(tokens):
+            quoted = _denied(tokens).union(quoted)
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
     scope, weight, clause_start, prev, reach, excepted, negator_at = False, 1.0, True, None, 0, False, 0
     verdict = False  # in the clause right after an excepted or conceded one (除了 X，Y; A是A，Y)
-    last = len(tokens) - 3 if "是" in tokens else -1  # where an A是A can start
     repeat = -1  # the second A of A是A: said once, counted once
     aspect = w = 1.0
     get = feats.get
@@ -170,12 +174,9 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
                 # 以为会很难用，没想到很顺手: after a concession it is the verdict
                 weight = W_CONTRAST if weight == W_CONCEDED or verdict else W_MINOR
             w = weight * aspect
-        elif i <= last and tokens[i + 1] == "是" and not excepted:
-            # 好看是好看，就是贵 / 香是挺香的: A是A concedes
-            j = i + 3 if tokens[i + 2] in CONCEDED_DEGREE and i + 3 < len(tokens) else i + 2
-            if tokens[j] == tok:
-                weight, excepted, repeat = W_CONCEDED, True, j
-                w = weight * aspect
+        elif conceded and i in conceded and not excepted:  # 好看是好看，就是贵: A是A concedes
+            weight, excepted, repeat = W_CONCEDED, True, conceded[i]
+            w = weight * aspect
         if clause_start:  # a clause's first word says what it is about
             aspect = W_ASPECT if tok in MINOR_ASPECTS else 1.0
             w = weight * aspect
@@ -225,6 +226,21 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
         for gram in char_grams("".join(tokens), chars):
             feats[CHAR_PREFIX + gram] = 1.0
     return feats
+
+
+def _conceded(tokens: list[str]) -> dict[int, int]:
+    """A是A (好看是好看) and A是 + degree word + A (香是挺香的): index of the first A -> the second."""
+    out: dict[int, int] = {}
+    n, k = len(tokens), 0
+    while True:
+        try:
+            k = tokens.index("是", k + 1)  # found at C speed; 是 is common, A是A rare
+        except ValueError:
+            return out
+        if k + 1 < n:
+            j = k + 2 if tokens[k + 1] in CONCEDED_DEGREE and k + 2 < n else k + 1
+            if tokens[j] == tokens[k - 1]:
+                out[k - 1] = j
 
 
 def _denied(tokens: list[str]) -> set[int]:
