@@ -100,7 +100,12 @@ def analyzer_of(settings: Settings, jobs: int, in_process: Callable[[], Analyzer
 
 
 class AnalysisProcessDied(SentimentError):
-    """An analysis process ended without a result (killed, out of memory)."""
+    """An analysis process ended without a result (killed, out of memory).
+
+    `written`: documents whose analyses the pool had written in transactions that were
+    committed before it died (set by `analyze_pending`; 0 elsewhere)."""
+
+    written = 0
 
 
 class AnalysisPool(AsyncAnalyzer):
@@ -114,6 +119,7 @@ class AnalysisPool(AsyncAnalyzer):
         self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=start_worker, initargs=(settings,))
         self._pending: deque[Future] = deque()
+        self.written = 0  # documents whose analyses were written (committed or not: the caller knows)
         # asked now, waited for at the first write: the main process parses and stores the
         # first chunks while the workers start (an unusable model or rule pack fails there,
         # inside the first file's transaction, which then stores nothing)
@@ -121,7 +127,11 @@ class AnalysisPool(AsyncAnalyzer):
 
     def __call__(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
         chunk = [tuple(doc.get(k) for k in DOC_FIELDS) for doc in docs]
-        self._pending.append(self._executor.submit(analyze_chunk, chunk, store.utcnow()))
+        try:
+            future = self._executor.submit(analyze_chunk, chunk, store.utcnow())
+        except BrokenProcessPool:  # a process died since the last chunk, and the pool knows already
+            raise self._died() from None
+        self._pending.append(future)
         while self._pending and (self._pending[0].done() or len(self._pending) > self.jobs * IN_FLIGHT_PER_JOB):
             self._write(db, self._pending.popleft())
 
@@ -146,11 +156,16 @@ class AnalysisPool(AsyncAnalyzer):
 
     def _write(self, db: sqlite_utils.Database, future: Future) -> None:
         rules_version, rule_digests = self._result(self._versions)  # done after the first write
-        store.save_analyses(db, *self._result(future))
+        rows, hits = self._result(future)
+        store.save_analyses(db, rows, hits)
+        self.written += len(rows)
         store.remember_ruleset(db, rules_version, rule_digests)
 
     def _result(self, future: Future) -> Any:
         try:
             return future.result()
         except BrokenProcessPool:
-            raise AnalysisProcessDied(f"an analysis worker process died (out of memory?); {self.died_hint}") from None
+            raise self._died() from None
+
+    def _died(self) -> AnalysisProcessDied:
+        return AnalysisProcessDied(f"an analysis worker process died (out of memory?); {self.died_hint}")

@@ -134,10 +134,11 @@ class Jobs:
                                  "the rest is analyzed in the worker process") as analyzer:
                     detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop, analyzer)
         except AnalysisProcessDied as exc:
-            # what the processes wrote is kept; the rest, in this process (not counted in "analyzed")
+            # what the processes wrote in committed transactions is kept; the rest, in this process
             log.warning("%s", exc)
             detail["process_died"] = str(exc)
-            detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop)
+            detail["analyzed_before_death"] = exc.written
+            detail["analyzed"] = exc.written + analyze_pending(db, self.pipeline, self.stop)
         if self.pipeline.rules is not None:
             from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
@@ -192,24 +193,33 @@ def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threadi
     later: the scan goes on past the chunks in flight by rowid, and what is in flight when
     `stop` is set is written before returning. Each write is its own transaction; a crash
     loses no more than the chunks not yet written, which stay pending for the next run.
+    If an analysis process dies, the AnalysisProcessDied raised says in `written` how many
+    documents the processes had analyzed in transactions committed before that.
     """
+    from sentiment.analysis_pool import AnalysisProcessDied
+
     analyze = analyzer or pipeline.analyze_new
-    total, after = 0, 0
-    while not (stop and stop.is_set()):
-        rows = [dict(r) for r in db.query(
-            f"SELECT d.rowid AS _rowid, d.* {_PENDING} AND d.rowid > ? ORDER BY d.rowid LIMIT ?",
-            [after, PENDING_CHUNK])]
-        if not rows:
-            break
-        after = rows[-1]["_rowid"]
-        for row in rows:
-            del row["_rowid"]
-        with store.transaction(db):
-            analyze(db, rows)
-        total += len(rows)
-    if isinstance(analyzer, AsyncAnalyzer):
-        with store.transaction(db):
-            analyzer.drain(db)
+    total, after, committed = 0, 0, 0
+    try:
+        while not (stop and stop.is_set()):
+            rows = [dict(r) for r in db.query(
+                f"SELECT d.rowid AS _rowid, d.* {_PENDING} AND d.rowid > ? ORDER BY d.rowid LIMIT ?",
+                [after, PENDING_CHUNK])]
+            if not rows:
+                break
+            after = rows[-1]["_rowid"]
+            for row in rows:
+                del row["_rowid"]
+            with store.transaction(db):
+                analyze(db, rows)
+            committed = getattr(analyzer, "written", 0)
+            total += len(rows)
+        if isinstance(analyzer, AsyncAnalyzer):
+            with store.transaction(db):
+                analyzer.drain(db)
+    except AnalysisProcessDied as exc:
+        exc.written = committed
+        raise
     return total
 
 

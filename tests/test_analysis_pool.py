@@ -214,3 +214,46 @@ def test_analyze_job_falls_back_to_in_process_when_a_process_dies(
     assert detail["analysis_processes"] == 2 and "process died" in detail["process_died"]
     assert "worker process" in detail["process_died"]
     assert detail["analyzed"] == count(call.db, "analyses") == count(call.db, "documents") > 0
+
+
+def test_analyze_job_counts_what_the_processes_wrote_before_one_died(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that dies after three chunks were written and committed: the next submit finds
+    the pool broken and says so as AnalysisProcessDied; the job's `analyzed` counts the three
+    chunks (`analyzed_before_death`) plus what it analyzed itself, and every document is
+    analyzed once."""
+    import os
+
+    from sentiment import jobs as jobs_module
+    from sentiment.config import load_settings
+    from sentiment.jobs import Jobs
+    from sentiment.pipeline import Pipeline
+
+    chunk = 5
+    original_call = analysis_pool.AnalysisPool.__call__
+    calls = []
+
+    def dying_fourth_call(self: analysis_pool.AnalysisPool, db: object, docs: list) -> None:
+        calls.append(len(docs))
+        if len(calls) == 4:
+            death = self._executor.submit(os._exit, 1)  # a real process death
+            death.exception()  # waits until the pool knows: this call's submit finds it broken
+        original_call(self, db, docs)
+        if len(calls) == 3:
+            self.drain(db)  # chunks 1-3 written in this call's transaction, which commits
+
+    monkeypatch.setattr(analysis_pool.AnalysisPool, "__call__", dying_fourth_call)
+    monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(analysis_pool, "AUTO_JOBS_MIN_PENDING", 1)
+    monkeypatch.setattr(jobs_module, "PENDING_CHUNK", chunk)
+
+    call = CliCall(tmp_path / "w.db")
+    result, _ = call.json("ingest", "--no-analyze", *EXPORTS)
+    assert result.exit_code == 0
+    documents = count(call.db, "documents")
+    assert documents > 5 * chunk
+    settings = load_settings(db=call.db, env={})
+    detail = Jobs(settings, lambda: Pipeline.from_settings(settings)).analyze(datetime.now(timezone.utc))
+    assert "process died" in detail["process_died"]
+    assert detail["analyzed_before_death"] == 3 * chunk
+    assert detail["analyzed"] == count(call.db, "analyses") == documents
