@@ -19,6 +19,7 @@ _NEWLINES = re.compile(r"\s*\n\s*")
 # a character repeated 3+ times collapses to 2 (好好好好 -> 好好, ！！！ -> !!);
 # digits are left alone so that prices and ids survive
 _RUN = re.compile(r"([^\d\w.]|[^\W\d_])\1{2,}")
+_TRIPLE = re.compile(r"(.)\1\1", re.S)  # any character three times: 5-10x cheaper to look for first
 
 PLACEHOLDER = re.compile(
     r"^(?:"
@@ -64,7 +65,7 @@ def to_simplified(text: str) -> str:
 
 
 def collapse_runs(text: str) -> str:
-    return _RUN.sub(r"\1\1", text)
+    return _RUN.sub(r"\1\1", text) if _TRIPLE.search(text) else text  # most texts have no run
 
 
 def normalize(raw: str | None) -> str:
