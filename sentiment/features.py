@@ -211,7 +211,7 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
                 scope, neg = False, True
             else:
                 scope, neg, reach, negator_at = not _more_than(tokens, i, lexicon), False, MAX_SCOPE, i
-                if tok == "不是" and not excepted and i + 1 < len(tokens) and tokens[i + 1][0] in "不没":
+                if tok == "不是" and not excepted and i + 1 < len(tokens) and tokens[i + 1].startswith(("不", "没")):
                     weight, excepted = W_CONCEDED, True  # 不是不好，就是贵: the next clause is the verdict
                     w = weight * aspect
         elif not scope:  # most tokens: nothing to check
