@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sentiment import features
-from sentiment.errors import ModelError
+from sentiment.errors import IngestError, ModelError
 from sentiment.model import MODEL_FORMAT, Model
 from sentiment.resources import models_dir, rules_dir
 from sentiment.segment import get_segmenter
@@ -136,12 +137,18 @@ def _own_reviews(path: Path) -> list[tuple[str, int]]:
 
 
 def read_labeled_csv(path: Path | str) -> tuple[list[str], list[int]]:
-    """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg); ModelError names bad lines."""
+    """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg) in UTF-8 or GB18030 (as
+    ingest detects them); ModelError names bad lines."""
+    from sentiment.ingest.containers import SAMPLE_BYTES, sniff_encoding
+
     path = Path(path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            return _parse_labeled(path, csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        data = path.read_bytes()
+        text = data.decode(sniff_encoding(data[:SAMPLE_BYTES], path))
+        return _parse_labeled(path, csv.reader(io.StringIO(text, newline="")))
+    except IngestError as exc:  # binary, or no text encoding found: the message names the file
+        raise ModelError(str(exc)) from exc
+    except (OSError, UnicodeDecodeError, LookupError, csv.Error) as exc:
         raise ModelError(f"{path}: cannot read labeled CSV ({exc})") from exc
 
 

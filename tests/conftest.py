@@ -39,7 +39,7 @@ class CliCall:
     def __init__(self, db: Path) -> None:
         self.db = db
 
-    def __call__(self, *args: Any, input: str | None = None) -> Result:
+    def __call__(self, *args: Any, input: str | bytes | None = None) -> Result:
         from sentiment.cli import cli
 
         result = CliRunner().invoke(cli, ["--db", str(self.db), *[str(a) for a in args]], input=input)

@@ -3,6 +3,7 @@ stdin, usage errors, training on a small labeled CSV and on the store's rated re
 selecting a trained model in sentiment.toml, and clean errors for bad model files."""
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from pathlib import Path
@@ -105,6 +106,24 @@ def test_score_stdin_same_as_arguments(run_cli):
     by_args = run_cli("score", "--json", *texts).stdout
     by_stdin = run_cli("score", "-", "--json", input="\n".join(texts) + "\n").stdout
     assert by_args == by_stdin
+
+
+def test_score_stdin_reads_utf8_with_bom_crlf_and_gb18030_lines(run_cli):
+    """Text pasted from an export saved on Chinese Windows (GB18030, CRLF) scores as the same text."""
+    lines = ["质量很好，非常满意", "坚果发霉了，孩子吃了拉肚子"]
+    expected = json_lines(run_cli("score", "--json", *lines).stdout)
+    raw = codecs.BOM_UTF8 + lines[0].encode("utf-8") + b"\r\n" + lines[1].encode("gb18030") + b"\r\n"
+    result = run_cli("score", "-", "--json", input=raw)
+    assert result.exit_code == 0, result.output
+    assert json_lines(result.stdout) == expected
+
+
+def test_score_stdin_that_is_no_text_is_an_error_naming_the_line(run_cli):
+    result = run_cli("score", "-", "--json", input="质量很好\n".encode() + b"\xff\xfe\xfa\xff\n")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: stdin line 2 is neither UTF-8 nor GB18030 text")
+    assert "internal error" not in result.stderr
+    assert len(json_lines(result.stdout)) == 1  # the line before it was scored
 
 
 def test_score_without_arguments_is_a_usage_error(run_cli):

@@ -370,6 +370,21 @@ def test_read_labeled_csv_accepts_label_spellings(tmp_path: Path) -> None:
     assert read_labeled_csv(path) == (["好", "差", "很好", "很差", "还行"], [1, 0, 1, 0, 1])
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_read_labeled_csv_reads_the_encodings_ingest_reads(tmp_path: Path, encoding: str) -> None:
+    """A labeled file saved by Excel on Chinese Windows (GB18030, CRLF) or with a BOM."""
+    path = tmp_path / "l.csv"
+    path.write_bytes("text,label\r\n质量很好,1\r\n\"发霉了，差评\",0\r\n".encode(encoding))
+    assert read_labeled_csv(path) == (["质量很好", "发霉了，差评"], [1, 0])
+
+
+def test_read_labeled_csv_refuses_a_binary_file(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_bytes(b"text,label\n\x00\x01\x02,1\n")
+    with pytest.raises(ModelError, match=r"l\.csv: binary file"):
+        read_labeled_csv(path)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

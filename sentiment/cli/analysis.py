@@ -1,13 +1,16 @@
 """`sentiment score` and `sentiment model train|evaluate`."""
 from __future__ import annotations
 
+import codecs
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.errors import IngestError
 
 
 @cli.command()
@@ -26,7 +29,7 @@ def score(env: Env, texts: tuple[str, ...], as_json: bool) -> None:
     if not texts:
         raise click.UsageError("give TEXT arguments, or - to read one text per line from stdin")
     pipeline = Pipeline.from_settings(env.settings)
-    lines = (line.rstrip("\n") for line in sys.stdin) if texts == ("-",) else iter(texts)
+    lines = _stdin_lines() if texts == ("-",) else iter(texts)
     for line in lines:
         if not line.strip():
             continue
@@ -37,6 +40,23 @@ def score(env: Env, texts: tuple[str, ...], as_json: bool) -> None:
             shown = "-" if result.score is None else f"{result.score:.3f}"
             rules = ",".join(h.rule_id for h in result.hits)
             click.echo(f"{result.label or 'placeholder':<9} {shown:>6}  {line}" + (f"  [{rules}]" if rules else ""))
+
+
+def _stdin_lines() -> Iterator[str]:
+    """stdin line by line, each decoded as UTF-8 or else GB18030 (text copied out of an
+    export saved on Chinese Windows); a line that is neither is an error, not mojibake."""
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                line = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                raise IngestError(f"stdin line {number} is neither UTF-8 nor GB18030 text; convert it to"
+                                  " UTF-8 first (iconv -f ENCODING -t UTF-8)") from None
+        yield line.rstrip("\r\n")
 
 
 @cli.group()
