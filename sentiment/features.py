@@ -165,7 +165,7 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     conceded = None  # A是A: {first A: second A}
     start = 1.0
     if not _RARE.isdisjoint(tokens):
-        if not FOLLOW_UP.isdisjoint(tokens):  # what was said before the follow-up is conceded
+        if not FOLLOW_UP.isdisjoint(tokens) and _follows_up(tokens):  # what was said before is conceded
             start = W_CONCEDED
         if "是" in tokens:
             conceded = _conceded(tokens)
@@ -272,6 +272,13 @@ def _conceded(tokens: list[str]) -> dict[int, int]:
 def _denied(tokens: list[str]) -> set[int]:
     """Indexes of words denied by a following 个鬼/个屁 (好用个鬼: not 好用 at all)."""
     return {i - 2 for i in range(2, len(tokens)) if tokens[i] in DENIALS and tokens[i - 1] == "个"}
+
+
+def _follows_up(tokens: list[str]) -> bool:
+    """A follow-up marker with the follow-up after it (…，追评：用了一周就坏了), not a mention
+    at the end (用了再来追评。)."""
+    at = next(i for i, tok in enumerate(tokens) if tok in FOLLOW_UP)
+    return len(tokens) - at > 2
 
 
 def _double(tokens: list[str], negator_at: int, i: int) -> bool:

@@ -241,6 +241,8 @@ def test_a_merged_follow_up_is_the_verdict() -> None:
     assert feats["满意"] == features.W_CONCEDED and feats["开线"] == features.W_CONTRAST
     feats = features.extract("刚/收到/很/满意/,/穿/了/两次/就/开线".split("/"))
     assert feats["满意"] == 1.0 and feats["开线"] == 1.0
+    feats = features.extract("很/满意/,/用/了/再来/追评".split("/"))  # a mention at the end: no follow-up
+    assert feats["满意"] == 1.0
     assert "追评" in get_segmenter().cut("追评：用了一周就坏了")  # a word of the user dictionary
     assert score("刚收到很满意，追评：穿了两次就开线了") < 0.4
 
