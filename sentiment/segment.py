@@ -51,6 +51,9 @@ EMOTICON = re.compile(
     r"(?<![A-Za-z0-9:/])[:;=][-~']?[)(DPp\]\[|](?![A-Za-z0-9/])|\^[_\-.o]?\^|[Tt][_.][Tt]|QAQ|QwQ|orz|OTZ|Orz"
     r"|>_<|=_=|-_-|\(\s*[╥T]\s*[﹏_]\s*[╥T]\s*\)"
 )
+# every EMOTICON begins with one of these: a text without any (most reviews) has none, found
+# ~10x faster than by EMOTICON's own scan
+_EMOTICON_START = re.compile(r"[:;=^TtQoO>\-(]")
 # jieba's own block and single-letter patterns (jieba.re_han_default, jieba.re_eng)
 _RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")
 _ENG1 = frozenset(string.ascii_letters + string.digits)  # jieba's re_eng, as a set lookup
@@ -109,7 +112,7 @@ class Segmenter:
             self._init()
         if _MODIFIERS.search(text):
             text = _MODIFIERS.sub("", text)
-        if EMOTICON.search(text) is None:
+        if _EMOTICON_START.search(text) is None or EMOTICON.search(text) is None:
             words = self._words(text)
             return words if _SPACE.search(text) is None else [w for w in words if not w.isspace()]
         return [t[0] for t in self._spans(text)]
@@ -125,6 +128,8 @@ class Segmenter:
         return self._spans(text)
 
     def _spans(self, text: str) -> list[Token]:
+        if _EMOTICON_START.search(text) is None:
+            return self._jieba_spans(text, 0)
         out: list[Token] = []
         pos = 0
         for match in EMOTICON.finditer(text):
