@@ -270,6 +270,11 @@ def test_emoticons_are_single_tokens() -> None:
     assert ":)" in seg.cut("质量好:)") and "T_T" in seg.cut("坏了T_T")
     assert seg.cut("12:30到的") == ["12", ":", "30", "到", "的"]
     assert seg.cut("👍🏻") == ["👍"]  # skin tone dropped
+    # each kind of emoticon, after Chinese text, in cut and in tokenize (with offsets)
+    for emoticon in (":)", ";-)", "=P", "^_^", "^^", "t.t", "QAQ", "QwQ", "orz", "OTZ", "Orz", ">_<", "=_=",
+                     "-_-", "(T_T)", "(╥﹏╥)"):
+        assert seg.cut("好" + emoticon) == ["好", emoticon], emoticon
+        assert seg.tokenize("好" + emoticon) == [("好", 0, 1), (emoticon, 1, 1 + len(emoticon))], emoticon
 
 
 def test_score_returns_tokens_and_default_version() -> None:
