@@ -260,7 +260,7 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     clf.fit(matrix @ sparse.diags(scale), y, sample_weight=sw)
     coef = clf.coef_[0] * scale + params.nb_interp * ratios
     kept = {n: float(c) for n, c in zip(names, coef) if abs(c) >= params.min_weight}
-    version = f"{prefix}-{_digest(texts, labels, params, lexicon)}"
+    version = f"{prefix}-{_digest(texts, labels, params, lexicon, seg.dictionary_id)}"
     bias = float(clf.intercept_[0]) + params.bias_shift
     return Model(kept, bias, lexicon, version, norm=params.norm, params=asdict(params))
 
@@ -313,10 +313,11 @@ def _matrix(docs: list[features.Features], vocab: dict[str, int], norm: str, spa
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(docs), len(vocab)))
 
 
-def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: features.Lexicon) -> str:
+def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: features.Lexicon,
+            dictionary_id: str) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([MODEL_FORMAT, FEATURES_VERSION, asdict(params), sorted(lexicon.entries.items())],
-                        ensure_ascii=False, sort_keys=True).encode())
+    h.update(json.dumps([MODEL_FORMAT, FEATURES_VERSION, asdict(params), sorted(lexicon.entries.items()),
+                         dictionary_id], ensure_ascii=False, sort_keys=True).encode())
     for t, lab in zip(texts, labels):
         h.update(f"{lab}\t{t}\n".encode())
     return h.hexdigest()[:8]

@@ -13,6 +13,8 @@ distinct review texts, more where clauses repeat.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import marshal
 import math
@@ -78,7 +80,16 @@ class Segmenter:
         self._logp: dict[str, float] = {}
         self._blocks: dict[str, list[str]] = {}  # clause -> words; reviews repeat clauses a lot
         self._logtotal = 0.0
+        self._dictionary_id = ""
         self.stopwords = load_wordlist(self._dir / STOPWORDS_NAME)
+
+    @property
+    def dictionary_id(self) -> str:
+        """A digest of what decides the words besides jieba's own dictionary (the user dictionary
+        as loaded, the extra terms, jieba's version): models hash it into their version."""
+        if not self._ready:
+            self._init()
+        return self._dictionary_id
 
     def load(self) -> None:
         """Load jieba's dictionary and ours now (otherwise done on first use)."""
@@ -91,8 +102,12 @@ class Segmenter:
                 return
             _initialize(self._tk)
             userdict = self._dir / USER_DICT_NAME
-            if userdict.is_file():
-                self._tk.load_userdict(str(userdict))
+            data = userdict.read_bytes() if userdict.is_file() else b""
+            if data:
+                self._tk.load_userdict(io.BytesIO(data))
+            h = hashlib.sha256(data)
+            h.update("\n".join((jieba.__version__, str(self.hmm), *self._extra)).encode())
+            self._dictionary_id = h.hexdigest()[:16]
             for word in self._extra:
                 if word.strip() and self._tk.FREQ.get(word, 0) < DEFAULT_TERM_FREQ:
                     self._tk.add_word(word, DEFAULT_TERM_FREQ)

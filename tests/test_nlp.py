@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -339,6 +340,26 @@ def test_builtin_base_averages_the_shop_model_and_the_model_with_the_corpus(
     assert pruned.weights == {n: w for n, w in mixed.weights.items() if abs(w) >= 0.2}
     assert 0 < len(pruned.weights) < len(mixed.weights) and pruned.bias == mixed.bias
     assert pruned.params == {**tiny_model.params, "min_weight": 0.2} and pruned.version != mixed.version
+
+
+def test_model_version_changes_with_the_user_dictionary(
+    tiny_model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user dictionary decides the words a model is trained on: another one, another version."""
+    from sentiment.resources import rules_dir
+    from sentiment.segment import USER_DICT_NAME, Segmenter
+
+    shutil.copytree(rules_dir(), tmp_path / "rules")
+    same = Segmenter(dict_dir=tmp_path / "rules")
+    assert same.dictionary_id == get_segmenter().dictionary_id
+    with (tmp_path / "rules" / USER_DICT_NAME).open("a", encoding="utf-8") as fh:
+        fh.write("质量很 3000\n")
+    other = Segmenter(dict_dir=tmp_path / "rules")
+    assert other.dictionary_id != same.dictionary_id
+    monkeypatch.setattr(nlp, "get_segmenter", lambda: other)
+    retrained = train(TINY_TEXTS, TINY_LABELS)
+    assert retrained.version != tiny_model.version
+    assert "质量很" in retrained.weights and "质量很" not in tiny_model.weights  # trained on its words
 
 
 def test_train_needs_both_classes() -> None:
