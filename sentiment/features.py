@@ -47,7 +47,7 @@ NEGATORS = frozenset(
     "不 没 没有 无 未 别 并非 不是 不太 不会 不能 不要 毫无 从未 从没 并不 并没有 没什么 没啥"
     " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不".split()
 )
-FOLLOW_UP = frozenset("追评 追加评论".split())  # a follow-up merged into the review: the later verdict
+FOLLOW_UP = frozenset("追评 追加评论 追加评价".split())  # a follow-up merged into the review: the later verdict
 # contrast words that start the weightier part of a review, anywhere in a clause
 CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实 后来".split()) | FOLLOW_UP
 # contrast words only when they open a clause (就是好 is not a contrast)

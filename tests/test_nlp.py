@@ -15,6 +15,7 @@ from sentiment import features, nlp
 from sentiment.errors import ModelError
 from sentiment.nlp import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
 from sentiment.segment import get_segmenter
+from sentiment import text as text_module
 from sentiment.text import normalize
 
 
@@ -244,7 +245,10 @@ def test_a_merged_follow_up_is_the_verdict() -> None:
     assert feats["满意"] == 1.0 and feats["开线"] == 1.0
     feats = features.extract("很/满意/,/用/了/再来/追评".split("/"))  # a mention at the end: no follow-up
     assert feats["满意"] == 1.0
-    assert "追评" in get_segmenter().cut("追评：用了一周就坏了")  # a word of the user dictionary
+    # every marker ingest splits merged follow-ups on is one of these words to the segmenter
+    for marker in ("[追加评论]", "【追加评论】", "[追评]", "【追评】", "买家追评:", "追加评论:", "追加评价:", "追评:"):
+        assert text_module.FOLLOWUP_MARKER.fullmatch(marker), marker
+        assert features.FOLLOW_UP & set(get_segmenter().cut(normalize("很满意" + marker + "坏了"))), marker
     assert score("刚收到很满意，追评：穿了两次就开线了") < 0.4
 
 
