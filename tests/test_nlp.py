@@ -183,7 +183,8 @@ def test_a_zero_lexicon_entry_keeps_a_shorter_entry_from_matching(tmp_path: Path
     assert features.extract("没用".split("/"), lex)[features.LEX_NEG] == 2.0
     docs, labels = nlp._lexicon_docs(lex, 0)
     assert len(docs) == 1 and labels == [0]
-    assert 0.4 < score("还没用，用了再来追评") < 0.6
+    # not negative; 用了再来追评 leans positive (buyers write it beside five stars), but no more than that
+    assert 0.4 < score("还没用，用了再来追评") < 0.65
     assert score("没用，一点效果都没有") < 0.4
 
 
@@ -202,7 +203,9 @@ def test_a_shi_a_concedes_and_the_next_clause_is_the_verdict() -> None:
     assert feats["好看"] == 1.0 and feats["贵"] == features.W_MINOR
     feats = features.extract("这/是/好/东西".split("/"))  # 是 between different words concedes nothing
     assert feats["好"] == 1.0 and feats["东西"] == 1.0
-    assert score("漂亮是漂亮，就是穿一次就掉色了") < 0.4 < 0.6 < score("漂亮，就是穿一次就掉色了")
+    # fading after one wash is no minor flaw: without the A是A the verdict is open, with it negative
+    conceded, plain = score("漂亮是漂亮，就是穿一次就掉色了"), score("漂亮，就是穿一次就掉色了")
+    assert conceded < 0.4 < plain and plain - conceded > 0.3
     assert score("好吃是好吃，就是太贵了") < 0.4
     assert score("慢是慢了点，东西还是很好的") > 0.6
 
