@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sentiment import text as textmod
+from sentiment.jsontext import compact
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
 from sentiment.segment import Segmenter, Token, get_segmenter
 
@@ -133,7 +134,7 @@ class Pipeline:
             "document_id": doc["id"],
             "score": analysis.score,
             "label": analysis.label,
-            "tokens": json.dumps(analysis.spans, ensure_ascii=False, separators=(",", ":")),
+            "tokens": compact(analysis.spans),
             "model_version": self.model.version,
             "rules_version": self.rules_version,
             "analyzed_at": now,
