@@ -1,12 +1,12 @@
 """What runs inside an analysis worker process of `sentiment ingest --jobs N`.
 
 Kept apart from `analysis_pool` so that a worker imports only the analysis path
-(jieba, the model, the rules): not sqlite_utils, numpy, pkg_resources or the
-ingestion code, about 40 MB less in each worker.
+(jieba, the model, the rules): not sqlite_utils, numpy or the ingestion code,
+about 40 MB less in each worker (nor pkg_resources: `sentiment.segment` keeps
+jieba from importing it).
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from sentiment.config import Settings
@@ -22,9 +22,6 @@ _load_error: SentimentError | None = None
 def start_worker(settings: Settings) -> None:
     """Process initializer: load the model, jieba and the rules once."""
     global _pipeline, _load_error
-    # jieba imports pkg_resources (12 MB, 0.2 s) only to locate its dictionary, and opens it
-    # by path without it; nothing else in a worker uses it
-    sys.modules.setdefault("pkg_resources", None)  # type: ignore[arg-type]
     from sentiment.pipeline import Pipeline
 
     try:

@@ -594,3 +594,20 @@ def test_lexicon_entries_are_normalized_like_texts(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.txt"
     path.write_text("赞赞赞 +2\n東西差 -1\n", encoding="utf-8")
     assert features.Lexicon.load(path).entries == {"赞赞": 2.0, "东西差": -1.0}
+
+
+def test_segmenter_keeps_jieba_from_importing_pkg_resources() -> None:
+    """jieba imports pkg_resources (0.2 s of every start) only to find its dictionary:
+    segment hides it from that import, jieba still segments, and others can still import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sentiment.segment import get_segmenter\n"
+        "print('pkg_resources' in sys.modules, get_segmenter().cut('质量很好，发霉了'))\n"
+        "import pkg_resources\n"
+        "print(pkg_resources.__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["False ['质量', '很', '好', '，', '发霉', '了']", "pkg_resources"]
