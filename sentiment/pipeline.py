@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sentiment import text as textmod
-from sentiment.jsontext import compact
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
+from sentiment.jsontext import compact
 from sentiment.segment import Segmenter, Token, get_segmenter
 
 if TYPE_CHECKING:  # sqlite_utils (and numpy with it) stays out of analysis worker processes
