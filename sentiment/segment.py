@@ -64,6 +64,7 @@ _NO_PREFIX = 2.0    # not even a prefix: the scan from this position stops
 _NONE_YET = -math.inf  # no word found yet from a position: any word's route beats it
 
 jieba.setLogLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 Token = tuple[str, int, int]
 
@@ -135,6 +136,9 @@ class Segmenter:
             self._logtotal = math.log(self._tk.total)
             if _CScanner is not None and self.native:
                 self._scanner = _CScanner(self._tk.FREQ, self._logtotal, LOGP_CACHE_SIZE)
+            elif self.native:
+                log.warning("the C segmentation scan (sentiment/_dag.c) was not built when the package was"
+                            " installed (no C compiler?): the same words, but analysis runs about 30%% slower")
             self._ready = True
 
     def clear_cache(self, *, fragments: bool = False) -> None:

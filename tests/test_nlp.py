@@ -495,10 +495,18 @@ def test_c_scan_is_built_and_gives_the_python_scans_words() -> None:
     assert seg._scanner.memo_size() == 0
 
 
-def test_segmenter_without_the_c_scan_gives_the_same_tokens() -> None:
+def test_segmenter_without_the_c_scan_gives_the_same_tokens(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from sentiment import segment
+
     text = "物流很快，包装完好:)但是iPhone13的壳子有点松，客服说7天可以换"
     native, python = get_segmenter(), Segmenter(native=False)
     assert python._scanner is None and native.tokenize(text) == python.tokenize(text)
+    assert "not built" not in caplog.text  # native=False is a choice, not a missing build
+    monkeypatch.setattr(segment, "_CScanner", None)  # as where no C compiler built it
+    unbuilt = Segmenter()
+    assert unbuilt.tokenize(text) == native.tokenize(text) and unbuilt._scanner is None
+    assert "C segmentation scan (sentiment/_dag.c) was not built" in caplog.text
 
 
 def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
