@@ -138,7 +138,7 @@ class Segmenter:
                 self._scanner = _CScanner(self._tk.FREQ, self._logtotal, LOGP_CACHE_SIZE)
             elif self.native:
                 log.warning("the C segmentation scan (sentiment/_dag.c) was not built when the package was"
-                            " installed (no C compiler?): the same words, but analysis runs about 30%% slower")
+                            " installed (no C compiler?): the same words, but analysis runs about 30% slower")
             self._ready = True
 
     def clear_cache(self, *, fragments: bool = False) -> None:
