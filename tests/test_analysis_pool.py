@@ -191,7 +191,9 @@ def test_analyze_job_falls_back_to_in_process_when_a_process_dies(
 
     def dying_init(self: analysis_pool.AnalysisPool, *args: object, **kwargs: object) -> None:
         original_init(self, *args, **kwargs)
-        self._executor.submit(os._exit, 1)  # a real process death, not an exception
+        # a real process death, not an exception; waited for until the pool knows, else fast
+        # workers could finish every chunk before it notices (a race this test lost 2 runs in 20)
+        self._executor.submit(os._exit, 1).exception()
 
     monkeypatch.setattr(analysis_pool.AnalysisPool, "__init__", dying_init)
     monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
