@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -185,21 +186,38 @@ def _big_csv(path: Path, rows: int) -> None:
     write_csv(path, rows)
 
 
+def _write_locked(db: Path) -> bool:
+    """True while another connection holds the database's write lock (an open write transaction)."""
+    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc) or "busy" in str(exc), exc
+        return True
+    else:
+        probe.execute("ROLLBACK")
+        return False
+    finally:
+        probe.close()
+
+
 def test_kill_during_ingest_then_restart_stores_each_row_once(tmp_path):
     export = tmp_path / "big.csv"
     _big_csv(export, 60_000)
     db = tmp_path / "k.db"
+    store.open_db(db).conn.close()  # the schema exists: the file's transaction is the only writer
     proc = _cli("--db", str(db), "ingest", "--no-analyze", str(export), cwd=tmp_path)
     deadline = time.time() + 60
-    while time.time() < deadline:  # wait until the file's transaction is under way
-        wal = Path(str(db) + "-wal")
-        if wal.exists() and wal.stat().st_size > 1_000_000:
-            break
-        time.sleep(0.05)
+    while not _write_locked(db):  # wait until the file's transaction is under way ...
+        assert time.time() < deadline and proc.poll() is None, "the ingest never began its transaction"
+        time.sleep(0.01)
+    time.sleep(0.3)  # ... and has been inserting for a while
+    assert _write_locked(db), "the ingest finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     conn = sqlite_utils.Database(db)
     assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 0  # all or nothing
+    assert conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
     conn.conn.close()
     again = _cli("--db", str(db), "ingest", "--no-analyze", "--json", str(export), cwd=tmp_path)
     out, err = again.communicate(timeout=300)
