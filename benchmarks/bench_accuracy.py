@@ -2,6 +2,7 @@
 
     python benchmarks/bench_accuracy.py [--data ../shared/data/external] [--base none|builtin]
                                         [--datasets waimai_10k,...] [--snownlp-limit 2000]
+                                        [--encoder BERT_DIR]
 
 For each dataset under --data (<dataset>/{dev,test}.csv with text,label):
 
@@ -9,7 +10,8 @@ For each dataset under --data (<dataset>/{dev,test}.csv with text,label):
 - snownlp: `SnowNLP(text).sentiments` on test in the same run, limited to the
   first --snownlp-limit rows (it runs at ~100-300 texts/s), marked "first N"
   (0: skip SnowNLP);
-- adapted: `train(dev texts, dev labels, base=--base)` scored on test.
+- adapted: `train(dev texts, dev labels, base=--base)` scored on test;
+- with --encoder: also `train(..., encoder=BERT_DIR)` (see `sentiment.encoder`) on test.
 
 Prints one table (accuracy, macro-F1, negative precision/recall, texts/s).
 Nothing is written into the repository. Skips cleanly when the data is absent.
@@ -41,7 +43,7 @@ def snownlp_eval(texts: list[str], labels: list[int]) -> dict[str, float]:
     return _metrics(labels, preds, len(texts) / (time.perf_counter() - start))
 
 
-def run_dataset(data: Path, name: str, base: str, snow_limit: int) -> None:
+def run_dataset(data: Path, name: str, base: str, snow_limit: int, encoder: Path | None = None) -> None:
     dev_x, dev_y = read_labeled_csv(data / name / "dev.csv")
     test_x, test_y = read_labeled_csv(data / name / "test.csv")
     model = load_model()
@@ -58,6 +60,13 @@ def run_dataset(data: Path, name: str, base: str, snow_limit: int) -> None:
     took = time.perf_counter() - start
     row(name, "test", f"adapted(base={base})", evaluate(adapted, test_x, test_y))
     print(f"{'':<26}{'':<16}  trained on {len(dev_x)} dev rows in {took:.0f} s, {len(adapted.weights)} features")
+    if encoder is not None:
+        start = time.perf_counter()
+        blended = train(dev_x, dev_y, base=base, encoder=encoder)
+        took = time.perf_counter() - start
+        row(name, "test", "adapted+encoder", evaluate(blended, test_x, test_y))
+        mix = blended.head.to_dict()["mix"] if blended.head else None
+        print(f"{'':<26}{'':<16}  trained with {encoder.name} in {took:.0f} s, mix (bow, encoder, offset) {mix}")
 
 
 def main() -> int:
@@ -66,6 +75,7 @@ def main() -> int:
     parser.add_argument("--base", choices=("none", "builtin"), default="none")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--snownlp-limit", type=int, default=2000)
+    parser.add_argument("--encoder", type=Path, help="a BERT model directory for the adapted+encoder rows")
     args = parser.parse_args()
     names = [n for n in args.datasets.split(",") if (args.data / n / "test.csv").is_file()]
     if not names:
@@ -73,7 +83,7 @@ def main() -> int:
         return 0
     print(f"default model: {load_model().version}\n{HEADER}")
     for name in names:
-        run_dataset(args.data, name, args.base, args.snownlp_limit)
+        run_dataset(args.data, name, args.base, args.snownlp_limit, args.encoder)
     return 0
 
 

@@ -6,6 +6,11 @@ File format (gzip-compressed JSON, written deterministically)::
      "bias": float, "norm": "l2" | "none", "params": {...},
      "lexicon": {word: polarity}, "weights": {feature: weight}}
 
+A model adapted with a pretrained encoder (`sentiment.encoder`) is format
+ENCODER_FORMAT and has one more key, "encoder": the encoder directory, its weights'
+sha256, and the regression on its vectors (older versions refuse such a file rather
+than score it without its encoder).
+
 The lexicon is stored in the model so that a model scores the same way after
 rules/lexicon.txt is edited; retrain to pick up lexicon changes.
 """
@@ -18,14 +23,19 @@ import zlib
 from itertools import repeat
 from operator import mul
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment import features
 from sentiment.errors import ModelError
 from sentiment.segment import Segmenter, get_segmenter
 
+if TYPE_CHECKING:
+    from sentiment.encoder import EncoderHead
+
 MODEL_FORMAT = 1
+ENCODER_FORMAT = 2
 MODEL_KIND = "sentiment-linear"
+PRIMED_LIMIT = 50_000  # texts whose encoder logits `prime` may hold at once
 
 
 class Model:
@@ -42,6 +52,7 @@ class Model:
         params: dict[str, Any] | None = None,
         path: Path | None = None,
         segmenter: Segmenter | None = None,
+        head: EncoderHead | None = None,
     ) -> None:
         self.weights = weights  # every feature, as saved
         self.bias = bias
@@ -54,6 +65,8 @@ class Model:
         self._word_weights, self._char_weights = _split_chars(weights) if self.chars else (weights, {})
         self.path = path
         self._segmenter = segmenter
+        self.head = head
+        self._primed: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"Model(version={self.version!r}, features={len(self.weights)}, path={self.path})"
@@ -70,8 +83,26 @@ class Model:
         return self.score_tokens(tokens, text), tokens
 
     def score_tokens(self, tokens: list[str], text: str = "") -> float:
-        """Probability of positive for an already segmented text."""
-        return _sigmoid(self.logit_tokens(tokens))
+        """Probability of positive for an already segmented text (`text`: the normalized
+        text the tokens came from, which a model with an encoder also reads)."""
+        logit = self.logit_tokens(tokens)
+        if self.head is not None:
+            text = text or "".join(tokens)
+            encoded = self._primed.pop(text, None)
+            if encoded is None:
+                encoded = float(self.head.logits([text])[0])
+            logit = self.head.combine(logit, encoded)
+        return _sigmoid(logit)
+
+    def prime(self, texts: Sequence[str]) -> None:
+        """Run the encoder (if any) over many normalized texts at once, ahead of scoring
+        them one by one: batched, it is many times faster than text by text."""
+        if self.head is None:
+            return
+        todo = sorted({t for t in texts if t and t not in self._primed})[:PRIMED_LIMIT]
+        if len(self._primed) + len(todo) > PRIMED_LIMIT:
+            self._primed.clear()  # primed texts never scored: no unbounded growth
+        self._primed.update(zip(todo, map(float, self.head.logits(todo))))
 
     def logit_tokens(self, tokens: list[str]) -> float:
         """`logit(features.extract(tokens, ..., chars))`, with the character n-grams summed at C speed."""
@@ -98,8 +129,8 @@ class Model:
         return sum(map(mul, map(weights.get, feats, repeat(0.0)), feats.values()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": MODEL_FORMAT,
+        data = {
+            "format": ENCODER_FORMAT if self.head is not None else MODEL_FORMAT,
             "kind": MODEL_KIND,
             "version": self.version,
             "bias": round(self.bias, 6),
@@ -108,6 +139,9 @@ class Model:
             "lexicon": self.lexicon.entries,
             "weights": {k: round(v, 4) for k, v in sorted(self.weights.items())},
         }
+        if self.head is not None:
+            data["encoder"] = self.head.to_dict()
+        return data
 
     def save(self, path: Path) -> None:
         """Write the model (gzip JSON, byte-for-byte reproducible)."""
@@ -127,10 +161,10 @@ class Model:
         data = _read_json(path)
         if not isinstance(data, dict) or data.get("kind") != MODEL_KIND:
             raise ModelError(f"{path}: not a sentiment model file (no '{MODEL_KIND}' header)")
-        if data.get("format") != MODEL_FORMAT:
+        if data.get("format") not in (MODEL_FORMAT, ENCODER_FORMAT):
             raise ModelError(
                 f"{path}: not a sentiment model file (format {data.get('format')!r}, this version"
-                f" reads format {MODEL_FORMAT}); retrain it with `sentiment model train`"
+                f" reads formats {MODEL_FORMAT} and {ENCODER_FORMAT}); retrain it with `sentiment model train`"
             )
         try:
             weights = {str(k): float(v) for k, v in data["weights"].items()}
@@ -143,6 +177,12 @@ class Model:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path}: not a sentiment model file (bad field: {exc})") from exc
+        if data["format"] == ENCODER_FORMAT:
+            from sentiment.encoder import EncoderHead
+
+            if not isinstance(data.get("encoder"), dict):
+                raise ModelError(f"{path}: not a sentiment model file (format {ENCODER_FORMAT} without its encoder)")
+            model.head = EncoderHead.from_dict(data["encoder"], path)
         return model
 
 

@@ -124,6 +124,12 @@ class Pipeline:
 
         return self.rules.match(MatchInput(text=text, tokens=spans, **fields))
 
+    def prime(self, texts: Iterable[str]) -> None:
+        """Run a model's encoder (if it has one) over stored texts at once, before they are
+        analyzed one by one; without an encoder, nothing to do."""
+        if self.model.head is not None:
+            self.model.prime([t for t in texts if t and not textmod.is_placeholder(t)])
+
     def analyze_document(self, doc: dict[str, Any]) -> Analysis:
         return self.analyze(doc["text"], kind=doc["kind"], rating=doc.get("rating"),
                             item_id=doc.get("item_id"), sku=doc.get("sku"), normalized=True)
@@ -153,6 +159,9 @@ class Pipeline:
     def analysis_rows(self, docs: Iterable[dict[str, Any]], now: str) -> tuple[list[dict], list[dict]]:
         """The `analyses` rows and all `rule_hits` rows of stored documents."""
         rows, hits = [], []
+        if self.model.head is not None:
+            docs = list(docs)
+            self.prime(d["text"] for d in docs)
         for doc in docs:
             row, doc_hits = self.rows(doc, self.analyze_document(doc), now)
             rows.append(row)

@@ -213,6 +213,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
     for rows in _chunks(db, where, params):
         before = _stored_hits(db, rows[0]["rowid"] - 1, rows[-1]["rowid"])
         chunk = _Chunk(pipeline, now)
+        pipeline.prime(r["text"] for r in rows if not r["has_tokens"] or r["model_version"] != pipeline.model.version)
         for row in rows:
             old = before.get(row["id"], {})
             if not row["has_tokens"] or row["model_version"] != pipeline.model.version:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import sqlite_utils
 
@@ -34,6 +35,7 @@ def rated_texts(db: sqlite_utils.Database) -> tuple[list[str], list[int]]:
     return pos + neg, [1] * size + [0] * size
 
 
-def train_from_db(db: sqlite_utils.Database, base: str = "builtin") -> tuple[Model, int]:
+def train_from_db(db: sqlite_utils.Database, base: str = "builtin",
+                  encoder: Path | None = None) -> tuple[Model, int]:
     texts, labels = rated_texts(db)
-    return nlp.train(texts, labels, base=base), len(texts)
+    return nlp.train(texts, labels, base=base, encoder=encoder), len(texts)
