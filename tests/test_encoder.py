@@ -283,3 +283,29 @@ def test_cli_encoder_errors(run_cli, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "nowhere: no encoder directory there" in result.stderr
 
+
+
+def test_rescan_with_an_encoder_model(run_cli, db_path, tmp_path, encoder_model):
+    """Ingested under the default model, rescanned under an encoder model: every stored score is
+    the encoder model's score of that text (the rescan runs the encoder over each chunk first)."""
+    import sqlite_utils
+
+    from sentiment.pipeline import Pipeline
+
+    model, _, out, _ = encoder_model
+    texts = ["拉链用了两天就坏了", "质量很好，物流也快", "还行吧，一般般", "发霉了，吃了拉肚子", "好评"]
+    export = tmp_path / "reviews.csv"
+    export.write_text("评论ID,商品ID,评论内容,日期\n" + "\n".join(
+        f"{900 + i},A,{t} 第{i}件,2026-11-2{i} 10:00:00" for i, t in enumerate(texts)) + "\n", encoding="utf-8")
+    assert run_cli("ingest", export).exit_code == 0
+    (tmp_path / "sentiment.toml").write_text(f'[model]\npath = "{out}"\n', encoding="utf-8")
+    result = run_cli("rescan", "--json")
+    assert result.exit_code == 0, result.stderr
+    db = sqlite_utils.Database(db_path)
+    rows = list(db.query("SELECT d.text, a.score, a.model_version FROM documents d JOIN analyses a"
+                         " ON a.document_id = d.id"))
+    assert len(rows) == len(texts)
+    pipeline = Pipeline(model, None)
+    for row in rows:
+        assert row["model_version"] == model.version
+        assert row["score"] == pytest.approx(pipeline.analyze(row["text"], normalized=True).score, abs=1e-3)
