@@ -309,3 +309,28 @@ def test_rescan_with_an_encoder_model(run_cli, db_path, tmp_path, encoder_model)
     for row in rows:
         assert row["model_version"] == model.version
         assert row["score"] == pytest.approx(pipeline.analyze(row["text"], normalized=True).score, abs=1e-3)
+
+
+def test_worker_processes_score_with_the_encoder(tmp_path, encoder_model):
+    """`ingest --jobs 2` loads the encoder model in each spawned worker: it stores the scores the
+    ingest process stores by itself."""
+    import sqlite_utils
+    from conftest import TABULAR, CliCall
+
+    exports = [TABULAR / "评论数据_20240510.csv", TABULAR / "问大家_752102501302.csv", TABULAR / "merged_followup.csv"]
+    _, _, out, _ = encoder_model
+    (tmp_path / "sentiment.toml").write_text(f'[model]\npath = "{out}"\n', encoding="utf-8")
+    stored = []
+    for jobs in ("0", "2"):
+        db = tmp_path / f"jobs{jobs}.db"
+        result = CliCall(db)("ingest", "--jobs", jobs, *exports)
+        assert result.exit_code == 0, result.stderr
+        conn = sqlite_utils.Database(db)
+        stored.append(conn.execute("SELECT document_id, score, model_version FROM analyses"
+                                   " ORDER BY document_id").fetchall())
+        conn.conn.close()
+    inline, pooled = stored
+    assert len(inline) > 20 and {v for _, _, v in inline} == {Model.load(out).version}
+    assert [(d, v) for d, _, v in pooled] == [(d, v) for d, _, v in inline]
+    for (_, a, _), (_, b, _) in zip(pooled, inline):
+        assert (a is None) == (b is None) and (a is None or a == pytest.approx(b, abs=1e-6))
