@@ -27,7 +27,8 @@ import numpy as np
 
 from sentiment.errors import ModelError
 
-MAX_TOKENS = 160     # longer texts are cut (review texts are rarely longer)
+MAX_TOKENS = 160     # longer texts are cut (review texts are rarely longer), as are texts
+                     # longer than the encoder's position table
 BATCH = 64           # texts per forward pass (sorted by length, so little padding)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -52,7 +53,8 @@ class Encoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """An (n, dim) float32 array: one unit-length vector per text."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        ids = [self.tokenizer.encode(t, MAX_TOKENS) for t in texts]
+        longest = min(MAX_TOKENS, self._bert.position.shape[0])
+        ids = [self.tokenizer.encode(t, longest) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), BATCH):
             chunk = order[start:start + BATCH]

@@ -230,7 +230,7 @@ def test_batched_analysis_scores_as_one_by_one(encoder_model):
     model, _, _, _ = encoder_model
     pipeline = Pipeline(model, None)
     texts = ["质量很好，物流也快", "用了两天就坏了，差评", "还行吧", "好评", "", "收到了，还没用",
-             "一" * 300, "包装破损，东西洒了一地😡"]
+             "一" * 300, "包装破损，东西洒了一地😡", "质量很好，物流也快。用了两天就坏了，差评！" * 10]
     docs = [{"id": str(i), "text": normalize(t), "kind": "review", "created_at": "2026-01-01"} for i, t in enumerate(texts)]
     rows, _ = pipeline.analysis_rows(docs, "2026-12-02T00:00:00Z")
     assert not model._primed
