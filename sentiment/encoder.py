@@ -49,6 +49,9 @@ class Encoder:
         tensors = read_safetensors(weights_file) if weights_file.suffix == ".safetensors" else read_torch_bin(weights_file)
         self._bert = _Bert(tensors, self.config, weights_file)
         self.dim = self._bert.hidden
+        if max(self.tokenizer.vocab.values()) >= len(self._bert.word):
+            raise ModelError(f"{self.path}: its vocabulary has more tokens than its weights"
+                             f" ({len(self._bert.word)} embeddings)")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """An (n, dim) float32 array: one unit-length vector per text."""

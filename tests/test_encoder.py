@@ -111,6 +111,7 @@ def test_torch_bin_with_code_is_refused(tmp_path):
     ("roberta", "a 'roberta' model; only BERT encoders are supported"),
     ("hidden", r"weights do not match config\.json"),
     ("no-unk", r"the encoder's vocabulary has no \[UNK\] token"),
+    ("big-vocab", r"its vocabulary has more tokens than its weights \(446 embeddings\)"),
 ])
 def test_broken_encoder_directories_are_clean_errors(tmp_path, breakage, message):
     path = _copy(tmp_path, drop=("pytorch_model.bin", "tokenizer.json"))
@@ -129,6 +130,9 @@ def test_broken_encoder_directories_are_clean_errors(tmp_path, breakage, message
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         config.update({"model_type": "roberta"} if breakage == "roberta" else {"hidden_size": 64, "num_attention_heads": 4})
         (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    elif breakage == "big-vocab":
+        with (path / "vocab.txt").open("a", encoding="utf-8") as fh:
+            fh.write("新词\n")
     else:
         vocab = (path / "vocab.txt").read_text(encoding="utf-8").replace("[UNK]\n", "[UNKNOWN]\n")
         (path / "vocab.txt").write_text(vocab, encoding="utf-8")
