@@ -14,6 +14,7 @@ Nothing ships with the package: a shop brings an encoder whose licence suits it
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -45,8 +46,7 @@ class Encoder:
         weights_file = next((self.path / n for n in WEIGHT_FILES if (self.path / n).is_file()), None)
         if weights_file is None:
             raise ModelError(f"{self.path}: no encoder weights ({' or '.join(WEIGHT_FILES)})")
-        self.fingerprint = file_sha256(weights_file)
-        tensors = read_safetensors(weights_file) if weights_file.suffix == ".safetensors" else read_torch_bin(weights_file)
+        tensors, self.fingerprint = load_tensors(weights_file)
         self._bert = _Bert(tensors, self.config, weights_file)
         self.dim = self._bert.hidden
         if max(self.tokenizer.vocab.values()) >= len(self._bert.word):
@@ -317,25 +317,37 @@ def _gelu(h: np.ndarray, block: int = 1 << 16) -> np.ndarray:
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64, "I64": np.int64}
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a .safetensors file (8-byte header size, JSON header, raw data)."""
+def load_tensors(path: Path) -> tuple[dict[str, np.ndarray], str]:
+    """The tensors of a weights file (by its suffix: safetensors, else a PyTorch zip
+    checkpoint) and the file's sha256, from one read of it."""
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the encoder weights ({exc.strerror})") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    return (_safetensors(raw, path) if path.suffix == ".safetensors" else _torch_zip(raw, path)), digest
+
+
+def _safetensors(raw: bytes, path: Path) -> dict[str, np.ndarray]:
+    """8-byte header size, JSON header, raw data (tensors are views of `raw`, not copies)."""
+    try:
         (size,) = struct.unpack("<Q", raw[:8])
         header = json.loads(raw[8:8 + size])
-        base = 8 + size
+        data = memoryview(raw)[8 + size:]
         out = {}
         for name, spec in header.items():
             if name == "__metadata__":
                 continue
             begin, end = spec["data_offsets"]
-            out[name] = _array(raw[base + begin:base + end], spec["dtype"], spec["shape"])
+            if not 0 <= begin <= end <= len(data):
+                raise ValueError(f"tensor {name} lies outside the file")
+            out[name] = _array(data[begin:end], spec["dtype"], spec["shape"])
         return out
-    except (OSError, struct.error, ValueError, KeyError, TypeError) as exc:
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-def _array(data: bytes, dtype: str, shape: list[int]) -> np.ndarray:
+def _array(data: bytes | memoryview, dtype: str, shape: list[int]) -> np.ndarray:
     if dtype == "BF16":  # the top half of a float32
         halves = np.frombuffer(data, dtype=np.uint16).astype(np.uint32) << 16
         return halves.view(np.float32).reshape(shape)
@@ -376,6 +388,11 @@ class _TorchUnpickler(pickle.Unpickler):
 
 def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
                     *_: Any) -> np.ndarray:
+    # a hostile file could point outside its storage: as_strided would read any memory
+    if offset < 0 or len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise ValueError("a tensor with a negative offset, size or stride")
+    if 0 not in size and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= len(storage):
+        raise ValueError("a tensor that lies outside its storage")
     if not size:
         return storage[offset:offset + 1].reshape(())
     item = storage.itemsize
@@ -383,27 +400,19 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...], str
                                            strides=[s * item for s in stride]).copy()
 
 
-def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a PyTorch zip checkpoint (`torch.save` since 1.6) without PyTorch."""
+def _torch_zip(raw: bytes, path: Path) -> dict[str, np.ndarray]:
+    """A PyTorch zip checkpoint (`torch.save` since 1.6) read without PyTorch."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
             with archive.open(pkl) as fh:
                 state = _TorchUnpickler(fh, archive, pkl[:-len("/data.pkl")]).load()
-    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, ValueError,
+    except (zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, ValueError,
             KeyError, TypeError, EOFError) as exc:
         raise ModelError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a PyTorch state dict")
     return dict(state)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_config(path: Path) -> dict[str, Any]:

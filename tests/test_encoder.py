@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import io
 import json
 import pickle
 import shutil
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 
 from sentiment import encoder as enc
-from sentiment.encoder import Encoder, read_safetensors, read_torch_bin
+from sentiment.encoder import Encoder, load_tensors
 from sentiment.errors import ModelError
 from sentiment.model import Model
 from sentiment.nlp import _own_reviews, evaluate, train
@@ -75,7 +77,8 @@ def test_gelu_is_exact():
 
 
 def test_both_weight_files_hold_the_same_tensors():
-    safe, torch_bin = read_safetensors(TINY / "model.safetensors"), read_torch_bin(TINY / "pytorch_model.bin")
+    (safe, safe_sha), (torch_bin, bin_sha) = load_tensors(TINY / "model.safetensors"), load_tensors(TINY / "pytorch_model.bin")
+    assert safe_sha == hashlib.sha256((TINY / "model.safetensors").read_bytes()).hexdigest() != bin_sha
     assert safe.keys() == torch_bin.keys() and len(safe) > 30
     for name in safe:
         np.testing.assert_array_equal(safe[name], torch_bin[name])
@@ -100,6 +103,55 @@ def test_torch_bin_with_code_is_refused(tmp_path):
     assert not marker.exists()
     pickle.loads(pickle.dumps(_Exploit(marker)))  # the exploit is real: plain pickle runs it
     assert marker.exists()
+
+
+def test_torch_bin_tensor_outside_its_storage_is_refused(tmp_path, monkeypatch):
+    """A tensor whose size and stride reach past its storage would make NumPy read foreign memory."""
+    import collections
+    import sys
+    import types
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    class FloatStorage:  # only pickled by name
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called: this only names the function for pickle")
+
+    FloatStorage.__module__, _rebuild_tensor_v2.__module__ = "torch", "torch._utils"
+    FloatStorage.__qualname__, _rebuild_tensor_v2.__qualname__ = "FloatStorage", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class Storage:
+        pass
+
+    class Tensor:
+        def __init__(self, size, stride):
+            self.size, self.stride = size, stride
+
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, (Storage(), 0, self.size, self.stride, False, collections.OrderedDict()))
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, "0", "cpu", 4) if isinstance(obj, Storage) else None
+
+    for size, stride, ok in [((4,), (1,), True), ((2, 2), (2, 1), True), ((1000,), (1,), False),
+                             ((2, 2), (1, 1000), False), ((4,), (-1,), False)]:
+        buffer = io.BytesIO()
+        Writer(buffer, protocol=2).dump(collections.OrderedDict(w=Tensor(size, stride)))
+        path = tmp_path / "pytorch_model.bin"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", buffer.getvalue())
+            archive.writestr("archive/data/0", np.arange(4, dtype=np.float32).tobytes())
+        if ok:
+            np.testing.assert_array_equal(load_tensors(path)[0]["w"], np.arange(4, dtype=np.float32).reshape(size))
+        else:
+            with pytest.raises(ModelError, match="not a readable PyTorch weights file .*(outside its storage|negative)"):
+                load_tensors(path)
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -198,7 +250,7 @@ def test_changed_or_missing_encoder_is_refused(encoder_model, tmp_path):
     data = json.loads(gzip.decompress(out.read_bytes()))
     moved = tmp_path / "other"
     shutil.copytree(path, moved)
-    weights = read_safetensors(moved / "model.safetensors")
+    weights, _ = load_tensors(moved / "model.safetensors")
     weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"] * 1.01
     _write_safetensors(moved / "model.safetensors", weights)
     data["encoder"]["path"] = str(moved)
