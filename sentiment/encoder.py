@@ -126,7 +126,7 @@ class WordPiece:
         chars = []
         for ch in text:
             cp = ord(ch)
-            if cp == 0 or cp == 0xFFFD or (_is_control(ch)):
+            if cp == 0 or cp == 0xFFFD or _is_control(ch):
                 continue
             if _is_whitespace(ch):
                 chars.append(" ")

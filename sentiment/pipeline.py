@@ -159,9 +159,8 @@ class Pipeline:
     def analysis_rows(self, docs: Iterable[dict[str, Any]], now: str) -> tuple[list[dict], list[dict]]:
         """The `analyses` rows and all `rule_hits` rows of stored documents."""
         rows, hits = [], []
-        if self.model.head is not None:
-            docs = list(docs)
-            self.prime(d["text"] for d in docs)
+        docs = list(docs)
+        self.prime(d["text"] for d in docs)
         for doc in docs:
             row, doc_hits = self.rows(doc, self.analyze_document(doc), now)
             rows.append(row)

@@ -198,6 +198,11 @@ class _Chunk:
             store.remember_ruleset(db, self.pipeline.rules_version, self.pipeline.rule_digests)
 
 
+def _needs_analysis(row: dict[str, Any], pipeline: Pipeline) -> bool:
+    """No stored tokens, or scored by another model: analyzed afresh, not only re-matched."""
+    return not row["has_tokens"] or row["model_version"] != pipeline.model.version
+
+
 def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | None = None,
            until: datetime | None = None, item: str | None = None, dry_run: bool = False,
            progress: Callable[[int], None] | None = None) -> RescanReport:
@@ -213,10 +218,10 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
     for rows in _chunks(db, where, params):
         before = _stored_hits(db, rows[0]["rowid"] - 1, rows[-1]["rowid"])
         chunk = _Chunk(pipeline, now)
-        pipeline.prime(r["text"] for r in rows if not r["has_tokens"] or r["model_version"] != pipeline.model.version)
+        pipeline.prime(r["text"] for r in rows if _needs_analysis(r, pipeline))
         for row in rows:
             old = before.get(row["id"], {})
-            if not row["has_tokens"] or row["model_version"] != pipeline.model.version:
+            if _needs_analysis(row, pipeline):
                 row = dict(row)
                 analysis = pipeline.analyze_document(row)
                 report.reanalyzed += 1
