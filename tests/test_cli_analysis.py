@@ -92,13 +92,17 @@ def test_score_json_one_object_per_line(run_cli):
     assert second["hits"] == []
 
 
-def test_score_stdin_skips_blank_lines(run_cli):
+def test_score_stdin_gives_one_line_for_each_line_blank_ones_too(run_cli):
+    """Output lines pair with input lines (paste in.txt out.jsonl): a blank line is not skipped."""
     result = run_cli("score", "-", "--json", input="质量很好，非常满意\n\n   \n物流太慢了，差评\n")
     assert result.exit_code == 0, result.output
     objs = json_lines(result.stdout)
-    assert [o["text"] for o in objs] == ["质量很好,非常满意", "物流太慢了,差评"]
-    assert objs[1]["label"] == "negative"
-    assert any(h["category"] == "logistics" for h in objs[1]["hits"])
+    assert [o["text"] for o in objs] == ["质量很好,非常满意", "", "", "物流太慢了,差评"]
+    assert [(o["score"], o["label"]) for o in objs[1:3]] == [(None, None), (None, None)]
+    assert objs[3]["label"] == "negative"
+    assert any(h["category"] == "logistics" for h in objs[3]["hits"])
+    plain = run_cli("score", "-", input="质量很好\n\n").stdout.splitlines()
+    assert len(plain) == 2 and plain[1].split()[:2] == ["empty", "-"]
 
 
 def test_score_stdin_same_as_arguments(run_cli):

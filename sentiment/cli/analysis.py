@@ -20,7 +20,9 @@ from sentiment.errors import IngestError
 def score(env: Env, texts: tuple[str, ...], as_json: bool) -> None:
     """Score texts: arguments, or one per line from stdin with `-`.
 
-    With --json prints one JSON object per line (score, label, tokens, hits).
+    With --json prints one JSON object per line (score, label, tokens, hits): one
+    output line for each input line, so the two can be pasted side by side; a blank
+    line gets no score and no label.
 
     Example: echo "发霉了，吃了拉肚子" | sentiment score - --json
     """
@@ -31,15 +33,14 @@ def score(env: Env, texts: tuple[str, ...], as_json: bool) -> None:
     pipeline = Pipeline.from_settings(env.settings)
     lines = _stdin_lines() if texts == ("-",) else iter(texts)
     for line in lines:
-        if not line.strip():
-            continue
         result = pipeline.analyze(line)
         if as_json:
             click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         else:
             shown = "-" if result.score is None else f"{result.score:.3f}"
             rules = ",".join(h.rule_id for h in result.hits)
-            click.echo(f"{result.label or 'placeholder':<9} {shown:>6}  {line}" + (f"  [{rules}]" if rules else ""))
+            label = result.label or ("placeholder" if result.is_placeholder else "empty")
+            click.echo(f"{label:<9} {shown:>6}  {line}" + (f"  [{rules}]" if rules else ""))
 
 
 def _stdin_lines() -> Iterator[str]:
