@@ -21,7 +21,7 @@
 - a clause that opens with the parcel (包装/快递/物流 ...) rather than the product
   weighs `W_ASPECT`;
 - negation: 没有想象的那么差 negates 差 (那么 after a comparison), 不能再满意了 is
-  no negation ("could not be more");
+  no negation ("could not be more"), nor is 很难不爱 ("hard not to");
 - lexicon sums ``<L+>`` / ``<L->`` from the hand-written domain lexicon
   (rules/lexicon.txt, matched on token boundaries, up to 4 tokens), with the
   sign flipped inside a negation scope;
@@ -63,6 +63,8 @@ MINOR_ASPECTS = frozenset("包装 外包装 盒子 快递 物流 快递员 发�
 EXCEPT = frozenset("除了 除开 除去".split())
 # 不能再满意了: 不能再 before a positive word is "could not be more", not negation
 MORE_THAN = frozenset("不能 不可能 没法 没办法".split())
+# 很难不爱, 难以不生气: "hard not to" is no negation (it affirms what follows)
+HARD_NOT = frozenset("难 很难 难以".split())
 BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )
@@ -210,7 +212,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             if scope and _double(tokens, negator_at, i):  # 不会不舒服: what follows is not negated
                 scope, neg = False, True
             else:
-                scope, neg, reach, negator_at = not _more_than(tokens, i, lexicon), False, MAX_SCOPE, i
+                affirms = _more_than(tokens, i, lexicon) or (i > 0 and tokens[i - 1] in HARD_NOT)
+                scope, neg, reach, negator_at = not affirms, False, MAX_SCOPE, i
                 if tok == "不是" and not excepted and i + 1 < len(tokens) and tokens[i + 1].startswith(("不", "没")):
                     weight, excepted = W_CONCEDED, True  # 不是不好，就是贵: the next clause is the verdict
                     w = weight * aspect

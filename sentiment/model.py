@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment import features
 from sentiment.errors import ModelError
-from sentiment.segment import Segmenter, get_segmenter
+from sentiment.segment import Segmenter, analysis_segmenter
 
 if TYPE_CHECKING:
     from sentiment.encoder import EncoderHead
@@ -74,7 +74,7 @@ class Model:
     @property
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
-            self._segmenter = get_segmenter()
+            self._segmenter = analysis_segmenter()
         return self._segmenter
 
     def score(self, text: str) -> tuple[float, list[str]]:

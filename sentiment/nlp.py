@@ -24,7 +24,7 @@ from sentiment import features
 from sentiment.errors import IngestError, ModelError
 from sentiment.model import MODEL_FORMAT, Model
 from sentiment.resources import models_dir, rules_dir
-from sentiment.segment import get_segmenter
+from sentiment.segment import analysis_segmenter
 from sentiment.text import normalize
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_NAME = "default.json.gz"
-BUILTIN_SERIES = "2026.11"
-FEATURES_VERSION = 9  # bump when features or training change what a given input trains
+BUILTIN_SERIES = "2026.12"
+FEATURES_VERSION = 10  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
 _cache_lock = threading.Lock()
@@ -189,6 +189,14 @@ def train_builtin(params: TrainParams = BUILTIN_PARAMS) -> Model:
     return _fit(texts, labels, [1.0] * len(texts), params, prefix=f"builtin-{BUILTIN_SERIES}")
 
 
+def builtin_version(params: TrainParams = BUILTIN_PARAMS) -> str:
+    """The version `train_builtin()` would give, without fitting: it digests the corpus,
+    the lexicon, the dictionary and FEATURES_VERSION, so the bundled default must carry it."""
+    texts, labels = builtin_corpus()
+    seg = analysis_segmenter()
+    return f"builtin-{BUILTIN_SERIES}-{_digest(texts, labels, params, features.default_lexicon(), seg.dictionary_id)}"
+
+
 def train(
     texts: Sequence[str], labels: Sequence[int], *, base: str = "none", params: TrainParams | None = None,
     encoder: Path | str | None = None,
@@ -263,7 +271,7 @@ def _encoder_head(model: Model, x: list[str], y: list[int], fit: Any, encoder: E
 
     vectors = encoder.encode(x)
     labels = np.asarray(y)
-    seg = get_segmenter()
+    seg = analysis_segmenter()
     stacked = np.zeros((len(x), 2))
     for train_idx, test_idx in StratifiedKFold(ENCODER_FOLDS, shuffle=True, random_state=0).split(vectors, labels):
         fold = fit([x[i] for i in train_idx], [y[i] for i in train_idx])
@@ -301,7 +309,7 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     from sklearn.linear_model import LogisticRegression
 
     lexicon = features.default_lexicon()
-    seg = get_segmenter()
+    seg = analysis_segmenter()
     docs = [features.extract(seg.cut(t), lexicon, params.chars) for t in texts]
     weights = [w if (features.LEX_POS in d or features.LEX_NEG in d) else w * params.plain_weight for d, w in zip(docs, weights)]
     lex_docs, lex_labels = _lexicon_docs(lexicon, params.chars)
@@ -341,7 +349,7 @@ def _nb_ratios(matrix: Any, y: Any, special: Any, params: TrainParams, np: Any) 
 
 
 def _lexicon_docs(lexicon: features.Lexicon, chars: int) -> tuple[list[features.Features], list[int]]:
-    seg = get_segmenter()
+    seg = analysis_segmenter()
     docs, labels = [], []
     for word, polarity in sorted(lexicon.entries.items()):
         if not polarity:  # a neutral phrase (还没用) only keeps a shorter entry (没用) from matching

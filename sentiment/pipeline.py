@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sentiment import text as textmod
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
 from sentiment.jsontext import compact
-from sentiment.segment import Segmenter, Token, get_segmenter
+from sentiment.segment import Segmenter, Token, analysis_segmenter
 
 if TYPE_CHECKING:  # sqlite_utils (and numpy with it) stays out of analysis worker processes
     import sqlite_utils
@@ -67,9 +66,7 @@ class Pipeline:
         self.rules = rules
         self.negative_below = negative_below
         self.positive_above = positive_above
-        # The dictionary holds the bundled pack's terms only, so that rules added or edited later
-        # never change segmentation (and a rules-only rescan matches what a fresh ingest stores).
-        self.segmenter: Segmenter = get_segmenter(bundled_terms())
+        self.segmenter: Segmenter = analysis_segmenter()
         self.rule_digests: dict[str, str] = rules.digests() if rules is not None else {}
 
     @classmethod
@@ -173,15 +170,6 @@ class Pipeline:
 
         store.save_analyses(db, *self.analysis_rows(docs, store.utcnow()))
         store.remember_ruleset(db, self.rules_version, self.rule_digests)
-
-
-@lru_cache(maxsize=1)
-def bundled_terms() -> tuple[str, ...]:
-    """The bundled rule pack's terms, for the jieba user dictionary."""
-    from sentiment.resources import rules_dir
-    from sentiment.rules import load_rules
-
-    return tuple(sorted(load_rules([rules_dir()]).terms()))
 
 
 def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet":

@@ -173,6 +173,14 @@ def test_could_not_be_more_is_no_negation() -> None:
     assert score("不能再满意了，下次还来") > 0.6
 
 
+def test_hard_not_to_is_no_negation() -> None:
+    """很难不爱 ("hard not to love") affirms; 真的不爱 negates."""
+    assert "!爱" not in features.extract("很/难/不/爱".split("/"))
+    assert "!爱" in features.extract("真的/不/爱".split("/"))
+    assert "!生气" not in features.extract("很/难/不/生气".split("/"))
+    assert score("很难不生气，说好的次日达拖了一周") < 0.4
+
+
 def test_a_zero_lexicon_entry_keeps_a_shorter_entry_from_matching(tmp_path: Path) -> None:
     """还没用 0 (not used yet) hides 没用 -2 (useless): no verdict, and no synthetic
     training document either."""
@@ -285,6 +293,29 @@ def test_emoticons_are_single_tokens() -> None:
         assert seg.tokenize("好" + emoticon) == [("好", 0, 1), (emoticon, 1, 1 + len(emoticon))], emoticon
 
 
+def test_models_score_the_words_that_analysis_cuts() -> None:
+    """Training, `evaluate()` and the pipeline share one segmenter (the user dictionary plus the
+    bundled rule pack's terms): a model scores the words it was trained on, and the accuracy
+    benchmarks measure what `analyze()` gives. Before, rule terms such as 一次就坏 were tokens at
+    analysis time that the model had never seen in training."""
+    from sentiment import analyze
+    from sentiment.segment import analysis_segmenter
+
+    model = load_model()
+    assert model.segmenter is analysis_segmenter()
+    text = normalize("新买的吹风机用了一次就坏了")
+    assert "一次就坏" in model.segmenter.cut(text) and "一次就坏" not in Segmenter().cut(text)
+    assert model.weights.get("一次就坏", 0.0) < 0  # the default was trained on that token
+    assert analyze(text).score == pytest.approx(model.score(text)[0], abs=1e-12)
+
+
+def test_bundled_default_is_trained_from_the_bundled_sources() -> None:
+    """Edit rules/reviews.txt, the lexicon, the user dictionary, the rule pack's terms or the
+    features and the default must be retrained (`sentiment model train --builtin --out
+    sentiment/models/default.json.gz`), or it scores words it was not trained on."""
+    assert load_model().version == nlp.builtin_version()
+
+
 def test_score_returns_tokens_and_default_version() -> None:
     model = load_model()
     p, tokens = model.score("物流很快")
@@ -363,7 +394,7 @@ def test_model_version_changes_with_the_user_dictionary(
         fh.write("质量很 3000\n")
     other = Segmenter(dict_dir=tmp_path / "rules")
     assert other.dictionary_id != same.dictionary_id
-    monkeypatch.setattr(nlp, "get_segmenter", lambda: other)
+    monkeypatch.setattr(nlp, "analysis_segmenter", lambda: other)
     retrained = train(TINY_TEXTS, TINY_LABELS)
     assert retrained.version != tiny_model.version
     assert "质量很" in retrained.weights and "质量很" not in tiny_model.weights  # trained on its words

@@ -247,11 +247,12 @@ def test_a_question_is_never_positive(fresh_api, text, kind):
 
 
 def test_a_question_is_negative_only_on_strong_evidence(fresh_api):
-    asked = fresh_api("质量好不好", kind="question")
-    assert asked.score < 0.4 and asked.label == "neutral"  # 不好 scores low; asking is no complaint
+    asked = fresh_api("味道重不重", kind="question")
+    assert 0.2 < asked.score < 0.4 and asked.label == "neutral"  # 重 scores low; asking is no complaint
+    assert fresh_api("质量好不好", kind="question").label == "neutral"
     assert fresh_api("为什么还不发货？客服也不理人？").label == "negative"
     assert fresh_api("质量很好", kind="answer").label == "positive"  # answers are opinions
-    assert fresh_api("质量好不好", kind="answer").label == "negative"
+    assert fresh_api("味道重不重", kind="answer").label == "negative"
 
 
 @pytest.mark.parametrize("text", ["此用户没有填写评价。", "评价方未及时做出评价,系统默认好评!"])
