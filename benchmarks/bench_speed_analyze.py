@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from sentiment.nlp import load_model, read_labeled_csv
-from sentiment.segment import get_segmenter
+from sentiment.segment import analysis_segmenter
 from sentiment.text import normalize
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "external"
@@ -36,7 +36,7 @@ def load_texts(data: Path) -> dict[str, list[str]] | None:
 
 def rate(fn, texts: list[str]) -> float:
     """Texts per CPU-second (process time: less disturbed by other processes on the machine)."""
-    get_segmenter().clear_cache()  # the segmenter caches clauses; time it cold
+    analysis_segmenter().clear_cache()  # the model's segmenter caches clauses; time it cold
     fn(texts[0])
     start = time.process_time()
     for text in texts:

