@@ -123,16 +123,20 @@ class Lexicon:
     @classmethod
     def load(cls, path: Path) -> Lexicon:
         entries: dict[str, float] = {}
+        where: dict[str, int] = {}
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             word, _, value = line.rpartition("\t") if "\t" in line else line.rpartition(" ")
             try:
-                # as texts are: 赞赞赞 is matched as 赞赞 (runs collapse to two)
-                entries[normalize(word.strip()) or "?"] = float(value)
+                polarity = float(value)
             except ValueError:
                 raise ModelError(f"{path}:{lineno}: expected '<word> <+1|-1|+2|-2>', got {line!r}") from None
+            key = normalize(word.strip()) or "?"  # as texts are: 赞赞赞 is matched as 赞赞 (runs collapse to two)
+            if entries.get(key, polarity) != polarity:
+                raise ModelError(f"{path}:{lineno}: {key!r} is already {entries[key]:+g} on line {where[key]}")
+            entries[key], where[key] = polarity, lineno
         return cls(entries)
 
 

@@ -547,6 +547,9 @@ def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
         features.Lexicon.load(path)
     path.write_text("好评 +2\n物流 快 +1\n", encoding="utf-8")
     assert features.Lexicon.load(path).entries == {"好评": 2.0, "物流 快": 1.0}
+    path.write_text("好评 +2\n赞赞赞 +2\n赞赞 +2\n差评 -2\n好评 -1\n", encoding="utf-8")  # 赞赞赞 is 赞赞
+    with pytest.raises(ModelError, match=r"lexicon\.txt:5: '好评' is already \+2 on line 1"):
+        features.Lexicon.load(path)
 
 
 def hand_written_reviews() -> list[tuple[str, int]]:
