@@ -194,8 +194,7 @@ def builtin_version(params: TrainParams = BUILTIN_PARAMS) -> str:
     """The version `train_builtin()` would give, without fitting: it digests the corpus,
     the lexicon, the dictionary and FEATURES_VERSION, so the bundled default must carry it."""
     texts, labels = builtin_corpus()
-    seg = analysis_segmenter()
-    return f"{BUILTIN_PREFIX}-{_digest(texts, labels, params, features.default_lexicon(), seg.dictionary_id)}"
+    return _version(BUILTIN_PREFIX, texts, labels, params)
 
 
 def train(
@@ -331,7 +330,7 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
     clf.fit(matrix @ sparse.diags(scale), y, sample_weight=sw)
     coef = clf.coef_[0] * scale + params.nb_interp * ratios
     kept = {n: float(c) for n, c in zip(names, coef) if abs(c) >= params.min_weight}
-    version = f"{prefix}-{_digest(texts, labels, params, lexicon, seg.dictionary_id)}"
+    version = _version(prefix, texts, labels, params)
     bias = float(clf.intercept_[0]) + params.bias_shift
     return Model(kept, bias, lexicon, version, norm=params.norm, params=asdict(params))
 
@@ -382,6 +381,12 @@ def _matrix(docs: list[features.Features], vocab: dict[str, int], norm: str, spa
                 cols.append(c)
                 vals.append(value * scale)
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(docs), len(vocab)))
+
+
+def _version(prefix: str, texts: list[str], labels: list[int], params: TrainParams) -> str:
+    """A model's version: `prefix`, then a digest of what it is trained from (the texts and
+    labels, the params, the bundled lexicon, the segmenter's dictionary, FEATURES_VERSION)."""
+    return f"{prefix}-{_digest(texts, labels, params, features.default_lexicon(), analysis_segmenter().dictionary_id)}"
 
 
 def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: features.Lexicon,
