@@ -461,9 +461,15 @@ class EncoderHead:
     def combine(self, bow: float, encoded: float) -> float:
         return self.bow_scale * bow + self.encoder_scale * encoded + self.offset
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, beside: Path | None = None) -> dict[str, Any]:
+        """The head as a model file keeps it. The encoder's path is absolute, or relative
+        when the encoder directory lies beside `beside` (the model file): the two can then
+        move together."""
+        path = self.encoder.path.resolve()
+        if beside is not None and path.parent == Path(beside).resolve().parent:
+            path = Path(path.name)
         return {
-            "path": str(self.encoder.path.resolve()),
+            "path": str(path),
             "fingerprint": self.encoder.fingerprint,
             "weights": [round(float(w), 6) for w in self.weights],
             "bias": round(self.bias, 6),
@@ -474,6 +480,8 @@ class EncoderHead:
     def from_dict(cls, data: dict[str, Any], model_path: Path) -> EncoderHead:
         try:
             path, fingerprint = Path(str(data["path"])), str(data["fingerprint"])
+            if not path.is_absolute():
+                path = model_path.parent / path
             weights = np.asarray([float(w) for w in data["weights"]], dtype=np.float32)
             bias = float(data["bias"])
             bow_scale, encoder_scale, offset = (float(v) for v in data["mix"])

@@ -128,7 +128,9 @@ class Model:
     def _sum(feats: features.Features, weights: dict[str, float]) -> float:
         return sum(map(mul, map(weights.get, feats, repeat(0.0)), feats.values()))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, path: Path | None = None) -> dict[str, Any]:
+        """The model as its file holds it; `path`, where that file goes, decides whether an
+        encoder directory beside it is recorded by a relative path."""
         data = {
             "format": ENCODER_FORMAT if self.head is not None else MODEL_FORMAT,
             "kind": MODEL_KIND,
@@ -140,13 +142,13 @@ class Model:
             "weights": {k: round(v, 4) for k, v in sorted(self.weights.items())},
         }
         if self.head is not None:
-            data["encoder"] = self.head.to_dict()
+            data["encoder"] = self.head.to_dict(path)
         return data
 
     def save(self, path: Path) -> None:
         """Write the model (gzip JSON, byte-for-byte reproducible)."""
         path = Path(path)
-        data = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        data = json.dumps(self.to_dict(path), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:

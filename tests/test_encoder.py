@@ -222,7 +222,7 @@ def test_encoder_model_round_trip(encoder_model):
     with gzip.open(out, "rt", encoding="utf-8") as fh:
         saved = json.load(fh)
     assert saved["format"] == 2
-    assert saved["encoder"]["path"] == str(path.resolve())
+    assert saved["encoder"]["path"] == "encoder"  # beside the model file: relative
     assert len(saved["encoder"]["weights"]) == 32 and len(saved["encoder"]["mix"]) == 3
     loaded = Model.load(out)
     texts = [normalize(t) for t in ("质量很好，物流也快", "用了两天就坏了，差评", "还行吧")]
@@ -243,6 +243,23 @@ def test_encoder_model_evaluates(encoder_model):
     assert set(metrics) == {"n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s"}
     assert metrics["n"] == len(texts) and metrics["accuracy"] > 0.8  # its own training texts
     assert not model._primed  # every primed text was scored
+
+
+def test_encoder_path_is_relative_only_beside_the_model(encoder_model, tmp_path):
+    """A model saved beside its encoder directory moves with it; saved elsewhere, it keeps
+    the encoder's absolute path and still finds it."""
+    model, _, out, path = encoder_model
+    text = normalize("质量很好，物流也快")
+    moved = tmp_path / "moved"
+    shutil.copytree(out.parent, moved)
+    loaded = Model.load(moved / out.name)
+    assert loaded.head.encoder.path == moved / "encoder"
+    assert loaded.score(text)[0] == pytest.approx(model.score(text)[0], abs=1e-4)
+    elsewhere = tmp_path / "models" / "shop.json.gz"
+    Model.load(out).save(elsewhere)  # not the shared fixture's model: save() records its path
+    saved = json.loads(gzip.decompress(elsewhere.read_bytes()))
+    assert saved["encoder"]["path"] == str(path.resolve())
+    assert Model.load(elsewhere).head.encoder.path == path.resolve()
 
 
 def test_changed_or_missing_encoder_is_refused(encoder_model, tmp_path):
