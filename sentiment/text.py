@@ -16,6 +16,9 @@ _BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
 _BARE_ENTITY = re.compile(r"&(hellip|nbsp|quot|ldquo|rdquo|middot|apos|amp|lt|gt|mdash|ndash)(?![;A-Za-z0-9])")
 _SPACES = re.compile(r"[ \t\u00a0\u3000\u200b\ufeff]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
+# control characters other than tab, newline and carriage return (C0, DEL, C1): an export's
+# stray NUL or escape would otherwise reach the store, the tokens and the digests
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 # a character repeated 3+ times collapses to 2 (好好好好 -> 好好, ！！！ -> !!);
 # digits are left alone so that prices and ids survive
 _RUN = re.compile(r"([^\d\w.]|[^\W\d_])\1{2,}")
@@ -69,11 +72,14 @@ def collapse_runs(text: str) -> str:
 
 
 def normalize(raw: str | None) -> str:
-    """The canonical `text`: HTML out, NFKC, traditional -> simplified, runs collapsed, spaces tidied."""
+    """The canonical `text`: HTML out, NFKC, control characters out, traditional -> simplified,
+    runs collapsed, spaces tidied."""
     if not raw:
         return ""
     text = strip_html(raw) if ("<" in raw or "&" in raw) else raw
     text = unicodedata.normalize("NFKC", text)
+    if not text.isprintable():  # cheap: true for most texts (no newline, tab or control)
+        text = _CONTROL.sub("", text)
     text = to_simplified(text)
     text = collapse_runs(text)
     if "\r" in text:

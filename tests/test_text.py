@@ -76,6 +76,15 @@ def test_normalize_spaces_and_newlines():
     assert normalize("第一次在这家买，\n包装很严实\n\n客服好") == "第一次在这家买,\n包装很严实\n客服好"
 
 
+def test_normalize_drops_control_characters():
+    """NUL, escapes, DEL and C1 controls go (between two words they join them); tab and
+    newlines are spacing, as before."""
+    assert normalize("\x00坏了\x1b[31m") == "坏了[31m"
+    assert normalize("质量\x7f很好\x85\x9f") == "质量很好"
+    assert normalize("行一\x0b\x0c\n行二\t完") == "行一\n行二 完"
+    assert normalize("\x00\x01") == ""
+
+
 @pytest.mark.parametrize("raw", [None, "", "   ", "<b></b>", "&nbsp;"])
 def test_normalize_empty(raw):
     assert normalize(raw) == ""
@@ -83,6 +92,7 @@ def test_normalize_empty(raw):
 
 @pytest.mark.parametrize("raw", [
     "好好好好！！！！&hellip;", "<b>質量</b>差&nbsp;&nbsp;退货", "ＡＢＣ，，，，", "第一行<br>第二行", "非常好👍👍👍",
+    "好\x00好\x00好\x00好",
 ])
 def test_normalize_is_idempotent(raw):
     once = normalize(raw)
