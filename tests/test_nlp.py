@@ -226,6 +226,25 @@ def test_ge_gui_denies_the_word_before_it() -> None:
     assert score("好用个鬼，根本吸不起来") < 0.4 < 0.6 < score("好用，根本停不下来")
 
 
+def test_cai_guai_denies_what_came_before() -> None:
+    """X才怪 ("X? yeah, right"): the clause before 才怪 is negated; 才怪 as a clause of its own
+    takes back the whole sentence before it, not the one before that; 才怪异 is no denial."""
+    feats = features.extract("能/用/三年/才/怪/呢".split("/"))
+    assert {"!能", "!用", "!三年"} <= set(feats) and "能" not in feats
+    feats = features.extract("物流/很快/。/五星/好评/,/下次/还来/,/才/怪".split("/"))
+    assert {"!五星", "!好评", "!下次", "!还来"} <= set(feats)
+    assert "很快" in feats and "!很快" not in feats  # an earlier sentence stands
+    assert features.LEX_NEG in feats and features.LEX_POS in feats  # 好评 flipped, 很快 kept
+    feats = features.extract("买/了/不/后悔/,/才/怪".split("/"))
+    assert "后悔" in feats and "!后悔" not in feats  # the negation is itself taken back
+    for tokens in ("这/味道/才/怪异", "他/才/怪/我/呢"):  # 怪异; 怪 as "blame" inside a clause
+        assert not any(name.startswith("!") for name in features.extract(tokens.split("/")))
+    feats = features.extract("【/才/怪/】/好吃".split("/"))  # nothing before it: nothing denied
+    assert "好吃" in feats
+    assert score("好评，下次还来，才怪") < 0.4 < 0.6 < score("好评，下次还来")
+    assert score("买了不后悔，才怪") < 0.4 < 0.6 < score("买了不后悔")
+
+
 def test_double_negation_cancels() -> None:
     """不会不舒服, 没有一个不好吃的: a negator right after another (or after a quantifier)
     is itself negated and what follows it is not; 没A也没B are two negations side by side."""
