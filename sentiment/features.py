@@ -15,6 +15,7 @@
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
 - X才怪 / X，Y，才怪: what the clause said before 才怪 is negated (能用三年才怪), or, when
   才怪 is a clause of its own, the whole sentence before it (好评，下次还来，才怪);
+- 说不喜欢是假的: what the clause says before 是假的 is taken back;
 - rhetorical questions: 能不X吗 / 怎么能不X ("how could it not be X") affirm X, and
   这也叫X？ / 这也算X？ ("you call this X?") negates X;
 - double negation: a negator right after another (不会不舒服, 没有一个不好的) is negated
@@ -82,6 +83,9 @@ MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
 # 没有一个不好的: words that may stand between a negator and the negator it negates
 DOUBLE_BETWEEN = frozenset("一个 一处 一点 一件 任何 什么 哪个 有".split())
+# 没有一颗荔枝不是坏的, 没有哪天不卡: one of these + a classifier counts, and a noun may follow it
+ONE = frozenset("一 每")
+CLASSIFIERS = frozenset("个 颗 位 件 次 天 处 点 款 家 只 条 瓶 包 盒 句 粒 块 双 台 根 张 套 罐 袋 口 顿 回 人")
 # 好用个鬼, 好个屁: the word before these denies itself
 DENIALS = frozenset("鬼 屁 毛线".split())
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
@@ -97,7 +101,10 @@ HOW = frozenset("怎么 怎 哪 又怎么 如何 咋".split())
 CALLED = frozenset("叫 算 算是 称得上 配叫".split())
 CALLED_BETWEEN = frozenset("也 能 配 都 还".split())
 THIS = frozenset("这 这个 这种 这样 这也 这都 就这 这玩意".split())
-_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | {"是", "怪"}  # one check for these constructions
+# 说不喜欢是假的 ("it would be a lie to say I don't like it"): what was said is taken back
+SAY = frozenset("说 要说".split())
+FALSE = "假的"
+_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | {"是", "怪", FALSE}  # one check for these constructions
 
 QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
@@ -198,6 +205,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             quoted = _denied(tokens).union(quoted)
         if "怪" in tokens:
             quoted = _disbelieved(tokens).symmetric_difference(quoted)
+        if FALSE in tokens:
+            quoted = _false_claim(tokens).symmetric_difference(quoted)
         if not CALLED.isdisjoint(tokens):
             quoted = _disputed(tokens).symmetric_difference(quoted)
         if (not CAN_HOW.isdisjoint(tokens)
@@ -350,6 +359,19 @@ def _disputed(tokens: list[str]) -> set[int]:
     return out
 
 
+def _false_claim(tokens: list[str]) -> set[int]:
+    """Indexes of what a clause says and then calls a lie: 说不喜欢是假的, 说不心动那是假的."""
+    out: set[int] = set()
+    for f, tok in enumerate(tokens):
+        if tok != FALSE or f < 3 or tokens[f - 1] != "是":
+            continue
+        end = f - 2 if tokens[f - 2] in ("那", "就", "都") else f - 1
+        words = _clause_before(tokens, end)
+        if len(words) > 1 and tokens[words.start] in SAY:
+            out.update(range(words.start + 1, end))
+    return out
+
+
 def _rhetorical(tokens: list[str]) -> set[int]:
     """Indexes of the negators (不, or a merged 不好用) of 能不X吗 / 怎么能不X ("how could it not"),
     whose negation the question takes back. 能不能 is a plain question."""
@@ -393,8 +415,14 @@ def _follows_up(tokens: list[str]) -> bool:
 
 def _double(tokens: list[str], negator_at: int, i: int) -> bool:
     """The negator at i negates the one at `negator_at` (不会不舒服, 没有一个不好的): right after it,
-    or after a quantifier only. 没有A也没有B is two negations side by side, not a double one."""
-    return i == negator_at + 1 or (i == negator_at + 2 and tokens[negator_at + 1] in DOUBLE_BETWEEN)
+    after a quantifier, or after 一/每 + a classifier (or 哪…) and the noun it counts (没有一颗荔枝
+    不是坏的). 没有A也没有B is two negations side by side, not a double one."""
+    if i == negator_at + 1:
+        return True
+    quantifier = tokens[negator_at + 1]
+    counted = quantifier in DOUBLE_BETWEEN or quantifier.startswith("哪") or (
+        len(quantifier) == 2 and quantifier[0] in ONE and quantifier[1] in CLASSIFIERS)
+    return counted and i <= negator_at + 3
 
 
 def _compares(tokens: list[str], negator_at: int, i: int) -> bool:
