@@ -15,6 +15,7 @@
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
 - X才怪 / X，Y，才怪: what the clause said before 才怪 is negated (能用三年才怪), or, when
   才怪 is a clause of its own, the whole sentence before it (好评，下次还来，才怪);
+- 一点异味都没有, 一个坏的都没有: the words between the quantifier and 都/也 + a negator are negated;
 - 说不喜欢是假的: what the clause says before 是假的 is taken back;
 - rhetorical questions: 能不X吗 / 怎么能不X ("how could it not be X") affirm X, and
   这也叫X？ / 这也算X？ ("you call this X?") negates X;
@@ -101,10 +102,14 @@ HOW = frozenset("怎么 怎 哪 又怎么 如何 咋".split())
 CALLED = frozenset("叫 算 算是 称得上 配叫".split())
 CALLED_BETWEEN = frozenset("也 能 配 都 还".split())
 THIS = frozenset("这 这个 这种 这样 这也 这都 就这 这玩意".split())
+# 一点异味都没有, 一个坏的都没有, 什么问题也没有: the negator comes after what it negates
+ALL = frozenset("都 也".split())
+NONE_OF = frozenset("一点 一丝 一丁点 半点 丝毫 任何 什么 一点点".split())
+POST_NEGATORS = frozenset("没有 没 无 不 没什么 木有".split())
 # 说不喜欢是假的 ("it would be a lie to say I don't like it"): what was said is taken back
 SAY = frozenset("说 要说".split())
 FALSE = "假的"
-_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | {"是", "怪", FALSE}  # one check for these constructions
+_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | {"是", "怪", FALSE}  # one check for these constructions
 
 QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
@@ -205,6 +210,8 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             quoted = _denied(tokens).union(quoted)
         if "怪" in tokens:
             quoted = _disbelieved(tokens).symmetric_difference(quoted)
+        if not ALL.isdisjoint(tokens):
+            quoted = _postposed(tokens).symmetric_difference(quoted)
         if FALSE in tokens:
             quoted = _false_claim(tokens).symmetric_difference(quoted)
         if not CALLED.isdisjoint(tokens):
@@ -359,6 +366,29 @@ def _disputed(tokens: list[str]) -> set[int]:
     return out
 
 
+def _postposed(tokens: list[str]) -> set[int]:
+    """Indexes of the words a negation after 都/也 denies: 一点异味都没有 (异味), 一个坏的都没有
+    (坏, 的), 什么问题也没有: between a quantifier up to 4 words back in the clause and 都/也."""
+    out: set[int] = set()
+    n = len(tokens)
+    for d in range(2, n - 1):
+        if tokens[d] not in ALL or tokens[d + 1] not in POST_NEGATORS:
+            continue
+        for q in range(d - 1, max(d - 6, -1), -1):
+            tok = tokens[q]
+            if _KIND.get(tok, 0) & _CLAUSE_END:
+                break
+            if tok in NONE_OF or _counts(tok):
+                out.update(range(q + 1, d))
+                break
+    return out
+
+
+def _counts(tok: str) -> bool:
+    """一颗, 一个, 每天, 哪件: a quantifier of one thing."""
+    return tok.startswith("哪") or (len(tok) == 2 and tok[0] in ONE and tok[1] in CLASSIFIERS)
+
+
 def _false_claim(tokens: list[str]) -> set[int]:
     """Indexes of what a clause says and then calls a lie: 说不喜欢是假的, 说不心动那是假的."""
     out: set[int] = set()
@@ -420,8 +450,7 @@ def _double(tokens: list[str], negator_at: int, i: int) -> bool:
     if i == negator_at + 1:
         return True
     quantifier = tokens[negator_at + 1]
-    counted = quantifier in DOUBLE_BETWEEN or quantifier.startswith("哪") or (
-        len(quantifier) == 2 and quantifier[0] in ONE and quantifier[1] in CLASSIFIERS)
+    counted = quantifier in DOUBLE_BETWEEN or _counts(quantifier)
     return counted and i <= negator_at + 3
 
 

@@ -245,6 +245,24 @@ def test_cai_guai_denies_what_came_before() -> None:
     assert score("买了不后悔，才怪") < 0.4 < 0.6 < score("买了不后悔")
 
 
+def test_a_negation_after_du_denies_what_the_quantifier_counted() -> None:
+    """一点异味都没有, 一个坏的都没有 ("not a single bad one"): the words between the quantifier
+    and 都/也 + a negator are negated, so 异味 and 坏 count as praise; with nothing between
+    (什么都没有, 一点都不卡) or no quantifier (连个说明书都没有) nothing more is negated."""
+    feats = features.extract("一点/异味/都/没有".split("/"))
+    assert "!异味" in feats and features.LEX_POS in feats and features.LEX_NEG not in feats
+    feats = features.extract("一个/坏/的/也/没有".split("/"))
+    assert "!坏" in feats and "坏" not in feats
+    feats = features.extract("用/了/一个月/一颗/坏/果/都/没/见/过".split("/"))
+    assert {"!坏", "!果"} <= set(feats) and "一个月" in feats
+    assert "!说明书" not in features.extract("连/个/说明书/都/没有".split("/"))
+    assert "!异味" not in features.extract("一点/异味/,/都/没有".split("/"))  # another clause
+    assert "!异味" not in features.extract("一点/异味/都/有".split("/"))
+    assert "!卡" in features.extract("一点/都/不/卡".split("/"))  # the negator's own scope
+    assert score("一点异味都没有，放心用") > 0.6 and score("一个坏的都没有") > 0.6
+    assert score("一点效果都没有，白买了") < 0.4
+
+
 def test_saying_it_is_a_lie_takes_it_back() -> None:
     """说不喜欢是假的 ("it would be a lie to say I don't like it"): what 说 said before 是假的
     is taken back; 说是正品，结果是假的 says nothing of the kind."""
