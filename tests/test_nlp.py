@@ -64,6 +64,7 @@ NEGATIVE = [
     "物流速度感人，等了半个月",  # 速度感人 is sarcasm; 感人 alone stays praise
     "颜色跟图片不符",
     "手感有点别扭",
+    "性价比不高",  # 不 negates 高, not 性价比: a phrase of its own
 ]
 POSITIVE = [
     "没有异味",
@@ -101,6 +102,11 @@ POSITIVE = [
     "老公抢着用，得再买一瓶",
     "打折的时候再囤几箱",
     "用了一个月，皮肤变好了",
+    "没有任何问题",
+    "一点腥味都没有",  # the negation comes after what it denies
+    "洗了不缩水",  # jieba keeps 不缩水 as one word
+    "跟图片一模一样",
+    "客服秒回",
 ]
 
 
