@@ -65,6 +65,8 @@ NEGATIVE = [
     "颜色跟图片不符",
     "手感有点别扭",
     "性价比不高",  # 不 negates 高, not 性价比: a phrase of its own
+    "缺斤少两",
+    "味道有点大",
 ]
 POSITIVE = [
     "没有异味",
@@ -107,6 +109,10 @@ POSITIVE = [
     "洗了不缩水",  # jieba keeps 不缩水 as one word
     "跟图片一模一样",
     "客服秒回",
+    "尺码标准",
+    "不伤手",  # 伤手 -2, negated
+    "个头大",
+    "没有添加剂",
 ]
 
 
