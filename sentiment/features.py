@@ -51,7 +51,8 @@ LEXICON_NAME = "lexicon.txt"
 
 NEGATORS = frozenset(
     "不 没 没有 无 未 别 并非 不是 不太 不会 不能 不要 毫无 从未 从没 并不 并没有 没什么 没啥"
-    " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不".split()
+    " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不"
+    " 说不上 谈不上 算不上 称不上 不见得".split()
 )
 FOLLOW_UP = frozenset("追评 追加评论 追加评价".split())  # a follow-up merged into the review: the later verdict
 # contrast words that start the weightier part of a review, anywhere in a clause
@@ -75,7 +76,8 @@ BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )
 # words after which a negation no longer reaches (再不退款我就去投诉: 投诉 is not negated)
-SCOPE_END = frozenset("就 我就 才 否则 不然 那 那么 结果 然后 于是 所以 因为 而且 并且 还要 还是 要不".split())
+SCOPE_END = frozenset("就 我就 才 否则 不然 那 那么 结果 然后 于是 所以 因为 而且 并且 还要 还是 要不"
+                      " 影响".split())  # 不影响好评: 好评 stands
 MAX_SCOPE = 4  # tokens a negator reaches
 QUOTES_OPEN = frozenset("“「『\"'‘")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}

@@ -193,6 +193,17 @@ def test_hard_not_to_is_no_negation() -> None:
     assert score("很难不生气，说好的次日达拖了一周") < 0.4
 
 
+def test_not_affecting_is_no_negation_of_what_follows() -> None:
+    """物流慢了点，不影响好评: 不 negates 影响 only, the 好评 after it stands; 谈不上/算不上/
+    说不上 ("can hardly be called") negate like 不."""
+    feats = features.extract("不/影响/好评".split("/"))
+    assert "好评" in feats and "!好评" not in feats and features.LEX_NEG not in feats
+    assert "!好用" in features.extract("谈不上/好用".split("/"))
+    assert "!正品" in features.extract("算不上/正品".split("/"))
+    assert score("物流慢了点，不影响好评") > 0.6
+    assert score("谈不上好用") < 0.4 and score("算不上正品") < 0.4 and score("说不上好") < 0.4
+
+
 def test_a_zero_lexicon_entry_keeps_a_shorter_entry_from_matching(tmp_path: Path) -> None:
     """还没用 0 (not used yet) hides 没用 -2 (useless): no verdict, and no synthetic
     training document either."""
