@@ -67,6 +67,8 @@ NEGATIVE = [
     "性价比不高",  # 不 negates 高, not 性价比: a phrase of its own
     "缺斤少两",
     "味道有点大",
+    "宝宝用了红屁股",
+    "已经投诉到平台了",  # jieba keeps 投诉到 as one word
 ]
 POSITIVE = [
     "没有异味",
