@@ -77,7 +77,7 @@ BOUNDARIES = frozenset(
 )
 # words after which a negation no longer reaches (再不退款我就去投诉: 投诉 is not negated)
 SCOPE_END = frozenset("就 我就 才 否则 不然 那 那么 结果 然后 于是 所以 因为 而且 并且 还要 还是 要不"
-                      " 影响".split())  # 不影响好评: 好评 stands
+                      " 影响 知道".split())  # 不影响好评: 好评 stands; 不知道是不是假货: so does 假货
 MAX_SCOPE = 4  # tokens a negator reaches
 QUOTES_OPEN = frozenset("“「『\"'‘")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}

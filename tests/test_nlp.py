@@ -115,6 +115,8 @@ POSITIVE = [
     "不伤手",  # 伤手 -2, negated
     "个头大",
     "没有添加剂",
+    "除了物流慢，没有其他问题",
+    "什么问题都没有",
 ]
 
 
@@ -196,12 +198,15 @@ def test_hard_not_to_is_no_negation() -> None:
 
 
 def test_not_affecting_is_no_negation_of_what_follows() -> None:
-    """物流慢了点，不影响好评: 不 negates 影响 only, the 好评 after it stands; 谈不上/算不上/
+    """物流慢了点，不影响好评: 不 negates 影响 only, the 好评 after it stands (so does 假货 after
+    不知道是不是); 谈不上/算不上/
     说不上 ("can hardly be called") negate like 不."""
     feats = features.extract("不/影响/好评".split("/"))
     assert "好评" in feats and "!好评" not in feats and features.LEX_NEG not in feats
     assert "!好用" in features.extract("谈不上/好用".split("/"))
     assert "!正品" in features.extract("算不上/正品".split("/"))
+    feats = features.extract("不/知道/是不是/假货".split("/"))  # 不知道 doubts, it denies nothing after it
+    assert "假货" in feats and "!假货" not in feats
     assert score("物流慢了点，不影响好评") > 0.6
     assert score("谈不上好用") < 0.4 and score("算不上正品") < 0.4 and score("说不上好") < 0.4
 
