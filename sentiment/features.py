@@ -9,7 +9,7 @@
 - bigrams of adjacent tokens inside a clause (``"不 好"``);
 - concession: in 虽然 X，但是 Y the tokens of X weigh `W_CONCEDED`, those of Y
   (and anything after a contrast word such as 但是/可是/不过) weigh `W_CONTRAST`;
-  the same for 以为 X，结果 Y and for 除了 X，Y (the clause after 除了 X is the verdict);
+  the same for 以为 X，结果 Y and for 除了 X，Y or 唯一的缺点是 X，Y (the clause after X is the verdict);
 - 好看是好看，就是贵 (A是A, also 香是挺香的): the clause conceded from A on weighs `W_CONCEDED`, the next
   one is the verdict (`W_CONTRAST`, also when it opens with 就是);
 - 好用个鬼 / 好个屁: the word before 个鬼/个屁 is negated (sarcastic denial);
@@ -67,7 +67,7 @@ COMPARED = frozenset("想象 想像 想象中 想像中 中 的 预期 期待 �
 # a clause about the parcel rather than the product weighs W_ASPECT (包装简陋，东西很好)
 MINOR_ASPECTS = frozenset("包装 外包装 盒子 快递 物流 快递员 发货 送货 配送 快递小哥 小哥 骑手 送餐 外卖员".split())
 # 除了 X，Y: X is the exception, Y the verdict (除了物流慢，其他都很满意)
-EXCEPT = frozenset("除了 除开 除去".split())
+EXCEPT = frozenset("除了 除开 除去 唯一".split())  # 唯一的缺点是贵，…: as 除了 X，…
 # 不能再满意了: 不能再 before a positive word is "could not be more", not negation
 MORE_THAN = frozenset("不能 不可能 没法 没办法".split())
 # 很难不爱, 难以不生气: "hard not to" is no negation (it affirms what follows)

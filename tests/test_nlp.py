@@ -172,6 +172,9 @@ def test_except_clause_is_conceded_and_the_next_clause_is_the_verdict() -> None:
     assert features.extract("除了/贵/没/别的/缺点".split("/"))["!缺点"] == features.W_CONCEDED
     assert score("除了物流慢，其他没什么问题") > 0.6
     assert score("除了外观好看，其他都很差劲") < 0.4
+    feats = features.extract("唯一/的/缺点/是/价格/贵/,/其他/都/很/好".split("/"))  # 唯一 as 除了
+    assert feats["贵"] == features.W_CONCEDED and feats["好"] == features.W_CONTRAST
+    assert score("唯一的缺点是价格贵，其他都很好") > 0.6
 
 
 def test_negation_reaches_past_nei_me_only_after_a_comparison() -> None:
