@@ -71,6 +71,8 @@ NEGATIVE = [
     "已经投诉到平台了",  # jieba keeps 投诉到 as one word
     "手机很卡",
     "包子皮厚馅少",
+    "肠子都悔青了",  # jieba cuts 都悔青 as one word
+    "一言难尽",
 ]
 POSITIVE = [
     "没有异味",
@@ -120,6 +122,7 @@ POSITIVE = [
     "除了物流慢，没有其他问题",
     "什么问题都没有",
     "货真价实",
+    "五颗星",
 ]
 
 
