@@ -73,6 +73,8 @@ NEGATIVE = [
     "包子皮厚馅少",
     "肠子都悔青了",  # jieba cuts 都悔青 as one word
     "一言难尽",
+    "这个色号显黑",
+    "狗狗吃了拉稀",
 ]
 POSITIVE = [
     "没有异味",
@@ -123,6 +125,8 @@ POSITIVE = [
     "什么问题都没有",
     "货真价实",
     "五颗星",
+    "持妆一整天",  # 持妆 in the user dictionary: jieba cut 持/妆
+    "纸尿裤不漏",
 ]
 
 
