@@ -116,6 +116,7 @@ _RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | {"是", "怪", FALS
 QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
+OPENING_TOKENS = 8  # a first clause this short may be an opening verdict (see `opening_clause`)
 
 W_CONCEDED = 0.5
 W_CONTRAST = 1.5
@@ -132,6 +133,8 @@ for _flag, _words in ((_CONCESSIVE, CONCESSIVE), (_CONTRAST, CONTRAST), (_CONTRA
                       (_BOUNDARY, BOUNDARIES), (_SCOPE_END, SCOPE_END), (_NEGATOR, NEGATORS), (_EXCEPT, EXCEPT)):
     for _word in _words:
         _KIND[_word] = _KIND.get(_word, 0) | _flag
+
+_STRUCTURE_WORDS = CONCESSIVE | EXCEPT | CONTRAST | CONTRAST_AT_START
 
 Features = dict[str, float]
 # special feature names; "<" never occurs inside a jieba token
@@ -420,6 +423,20 @@ def _rhetorical(tokens: list[str]) -> set[int]:
             if "吗" in tokens[i + 1:end]:
                 out.add(i)
     return out
+
+
+def opening_clause(tokens: list[str]) -> int:
+    """The end of a short opening clause (好评，用了两天就坏了: 1), or 0.
+
+    Only for texts that go on for two tokens or more after it and use no concession or
+    contrast word anywhere (虽然, 但是, 就是, 除了 ...): `extract` weighs those clauses
+    itself. `Model.logit_tokens` weighs what follows such an opening again when the
+    opening praises and the rest complains (praise, then the facts against it).
+    """
+    end = _clause_end(tokens, 0)
+    if not 0 < end <= OPENING_TOKENS or end + 2 >= len(tokens) or not _STRUCTURE_WORDS.isdisjoint(tokens):
+        return 0
+    return end
 
 
 def _clause_end(tokens: list[str], start: int) -> int:

@@ -61,6 +61,7 @@ class Model:
         self.norm = norm
         self.params = dict(params or {})
         self.chars = int(self.params.get("chars", 0))  # character n-grams (0 in models before them)
+        self.later_weight = float(self.params.get("later_weight", 0.0))  # 0 in models before it
         # two smaller dicts look up faster than one (fewer cache misses)
         self._word_weights, self._char_weights = _split_chars(weights) if self.chars else (weights, {})
         self.path = path
@@ -105,6 +106,19 @@ class Model:
         self._primed.update(zip(todo, map(float, self.head.logits(todo))))
 
     def logit_tokens(self, tokens: list[str]) -> float:
+        """The bag-of-words logit of `tokens`; after an opening clause that praises (好评，),
+        clauses that complain add `later_weight` times their own logit: praise, then the
+        facts against it (好吃，送了两个小时，全凉了), is read by the facts."""
+        logit = self._bow_logit(tokens)
+        if self.later_weight:
+            end = features.opening_clause(tokens)
+            if end and self._bow_logit(tokens[:end]) > 0:
+                rest = self._bow_logit(tokens[end + 1:])
+                if rest < 0:
+                    logit += self.later_weight * rest
+        return logit
+
+    def _bow_logit(self, tokens: list[str]) -> float:
         """`logit(features.extract(tokens, ..., chars))`, with the character n-grams summed at C speed."""
         feats = features.extract(tokens, self.lexicon)
         if not self.chars or not tokens:

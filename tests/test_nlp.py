@@ -763,6 +763,35 @@ def test_model_without_chars_param_scores_without_char_features(tmp_path: Path) 
     assert Model.load(tmp_path / "old.json.gz").chars == 0
 
 
+def test_praise_then_the_facts_against_it_is_read_by_the_facts(chars_model: Model) -> None:
+    """好评，用了两天就坏了: an opening clause that praises, then (with no 但是 to say so) clauses
+    that complain. What follows the opening adds `later_weight` times its own logit; nothing is
+    added the other way round, nor where extract() weighs a concession or contrast itself."""
+    seg = get_segmenter()
+
+    def cut(text: str) -> list[str]:
+        return seg.cut(normalize(text))
+
+    assert features.opening_clause(cut("好评，用了两天就坏了")) == 1
+    assert features.opening_clause(cut("好评，但是用了两天就坏了")) == 0  # 但是: extract's concern
+    assert features.opening_clause(cut("好评，坏")) == 0  # too little after it
+    assert features.opening_clause(cut("这个牌子的洗衣液我家一直都在用很多年了，这次的漏了")) == 0  # no opening
+    model = load_model()
+    assert model.later_weight == 0.5 and chars_model.later_weight == 0.0  # the default only
+    off = Model(model.weights, model.bias, model.lexicon, model.version, norm=model.norm,
+                params={**model.params, "later_weight": 0.0})
+    for text in ("真是太贴心了，快递直接扔在门口被人拿走了", "很漂亮，穿了一天线头全出来了，扣子也掉了"):
+        tokens = cut(text)
+        end = features.opening_clause(tokens)
+        opening, rest = off.logit_tokens(tokens[:end]), off.logit_tokens(tokens[end + 1:])
+        assert opening > 0 > rest
+        assert model.logit_tokens(tokens) == pytest.approx(off.logit_tokens(tokens) + 0.5 * rest, abs=1e-12)
+        assert model.score(normalize(text))[0] < 0.5, text
+    tokens = cut("差评，用了两天还挺好")  # complaint, then praise: as it was
+    assert model.logit_tokens(tokens) == off.logit_tokens(tokens)
+    assert Model({}, 0.0, features.Lexicon({}), "old", params={}).later_weight == 0.0  # saved before it
+
+
 def test_nb_interpolation_changes_weights_not_the_features() -> None:
     from dataclasses import replace
 
