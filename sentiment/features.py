@@ -52,7 +52,7 @@ LEXICON_NAME = "lexicon.txt"
 NEGATORS = frozenset(
     "不 没 没有 无 未 别 并非 不是 不太 不会 不能 不要 毫无 从未 从没 并不 并没有 没什么 没啥"
     " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不"
-    " 说不上 谈不上 算不上 称不上 不见得".split()
+    " 说不上 谈不上 算不上 称不上 不见得 哪有什么".split()
 )
 FOLLOW_UP = frozenset("追评 追加评论 追加评价".split())  # a follow-up merged into the review: the later verdict
 # contrast words that start the weightier part of a review, anywhere in a clause
@@ -98,6 +98,7 @@ SILENT = frozenset("【】[]")
 DISBELIEF_TAIL = frozenset("呢 啦 嘞 咧 哦 吧".split())
 # 能不回购吗, 怎么能不爱: 能 + a negator in a rhetorical question affirms what follows
 CAN = frozenset("能 还能 又能".split())
+SURELY = "难道"  # 难道不香吗: the question takes the negation back
 CAN_HOW = frozenset("怎能 哪能 岂能 怎么能 咋能".split())  # rhetorical without 吗
 HOW = frozenset("怎么 怎 哪 又怎么 如何 咋".split())
 # 这也叫新鲜？ 这也算正品？: calling it X in a question disputes X
@@ -111,7 +112,10 @@ POST_NEGATORS = frozenset("没有 没 无 不 没什么 木有".split())
 # 说不喜欢是假的 ("it would be a lie to say I don't like it"): what was said is taken back
 SAY = frozenset("说 要说".split())
 FALSE = "假的"
-_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | {"是", "怪", FALSE}  # one check for these constructions
+WHO, SAY_WHO = "谁", "谁说"  # 谁说不好用？
+WHERE = frozenset("哪里 哪儿".split())  # 哪里好用了？ 这哪里是正品？ 好吃在哪里？
+QUESTIONED = WHERE | {WHO, SAY_WHO}
+_RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | QUESTIONED | {"是", "怪", FALSE, SURELY}  # one check for these constructions
 
 QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
@@ -221,7 +225,9 @@ def extract(tokens: list[str], lexicon: Lexicon | None = None, chars: int = 0) -
             quoted = _false_claim(tokens).symmetric_difference(quoted)
         if not CALLED.isdisjoint(tokens):
             quoted = _disputed(tokens).symmetric_difference(quoted)
-        if (not CAN_HOW.isdisjoint(tokens)
+        if not QUESTIONED.isdisjoint(tokens):
+            quoted = _questioned(tokens).symmetric_difference(quoted)
+        if (not CAN_HOW.isdisjoint(tokens) or SURELY in tokens
                 or not CAN.isdisjoint(tokens) and ("吗" in tokens or not HOW.isdisjoint(tokens))):
             affirmed = _rhetorical(tokens)
             if affirmed:  # a merged 不好用 is flipped back; a 不 on its own opens no scope
@@ -371,6 +377,32 @@ def _disputed(tokens: list[str]) -> set[int]:
     return out
 
 
+def _questioned(tokens: list[str]) -> set[int]:
+    """Indexes of the words a rhetorical question denies: 谁说不好用？ (不好用), 哪里好用了？ and
+    这哪里是正品？ (好用, 正品), 好吃在哪里？ (好吃). Only up to a question mark."""
+    out: set[int] = set()
+    n = len(tokens)
+    for k, tok in enumerate(tokens):
+        if tok == SAY_WHO or (tok == WHO and k + 1 < n and tokens[k + 1] in SAY):
+            start = k + 1 if tok == SAY_WHO else k + 2
+            if start < n and tokens[start] == "的":  # 谁说的质量好？
+                start += 1
+            end = _clause_end(tokens, start)
+            if start < end < n and tokens[end] in QUESTION_MARKS:
+                out.update(range(start, end))
+        elif tok in WHERE:
+            end = _clause_end(tokens, k + 1)
+            if end >= n or tokens[end] not in QUESTION_MARKS:
+                continue
+            if k + 1 < end and (tokens[k + 1] == "是" or tokens[end - 1] == "了"):
+                out.update(range(k + 1, end - 1 if tokens[end - 1] == "了" else end))
+            elif k + 1 == end and k >= 2 and tokens[k - 1] == "在":
+                words = _clause_before(tokens, k - 1)
+                if len(words) == 1:  # 好吃在哪里？, not 请问发货地在哪里？
+                    out.update(words)
+    return out
+
+
 def _postposed(tokens: list[str]) -> set[int]:
     """Indexes of the words a negation after 都/也 denies: 一点异味都没有 (异味), 一个坏的都没有
     (坏, 的), 什么问题也没有: between a quantifier up to 4 words back in the clause and 都/也."""
@@ -409,10 +441,15 @@ def _false_claim(tokens: list[str]) -> set[int]:
 
 def _rhetorical(tokens: list[str]) -> set[int]:
     """Indexes of the negators (不, or a merged 不好用) of 能不X吗 / 怎么能不X ("how could it not"),
-    whose negation the question takes back. 能不能 is a plain question."""
+    and of any negator in a 难道 question (难道不香吗), whose negation the question takes back.
+    能不能 is a plain question."""
     out: set[int] = set()
+    surely = SURELY in tokens
     for i in range(1, len(tokens)):
         tok = tokens[i]
+        if surely and (tok in NEGATORS or tok.startswith("不")) and _surely(tokens, i):
+            out.add(i)
+            continue
         if not tok.startswith("不") or (tok != "不" and tok in NEGATORS):
             continue
         can = tokens[i - 1]
@@ -437,6 +474,14 @@ def opening_clause(tokens: list[str]) -> int:
     if not 0 < end <= OPENING_TOKENS or end + 2 >= len(tokens) or not _STRUCTURE_WORDS.isdisjoint(tokens):
         return 0
     return end
+
+
+def _surely(tokens: list[str], i: int) -> bool:
+    """The negator at i is in a 难道 question (难道不香吗, 难道没人觉得难用吗？)."""
+    if SURELY not in tokens[_clause_before(tokens, i).start:i]:
+        return False
+    end = _clause_end(tokens, i + 1)
+    return "吗" in tokens[i + 1:end] or (end < len(tokens) and tokens[end] in QUESTION_MARKS)
 
 
 def _clause_end(tokens: list[str], start: int) -> int:

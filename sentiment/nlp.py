@@ -38,7 +38,7 @@ __all__ = [
 DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.12"
 BUILTIN_PREFIX = f"builtin-{BUILTIN_SERIES}"  # the default's version: this prefix, then its digest
-FEATURES_VERSION = 17  # bump when features or training change what a given input trains
+FEATURES_VERSION = 18  # bump when features or training change what a given input trains
 
 _cache: dict[Path, Model] = {}
 _cache_lock = threading.Lock()

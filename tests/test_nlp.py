@@ -353,6 +353,31 @@ def test_calling_it_x_in_a_question_disputes_x() -> None:
     assert score("这也算正品？") < 0.4
 
 
+def test_surely_who_says_and_where_questions() -> None:
+    """难道不香吗 takes its negation back (and 难道没人觉得难用吗 too); 谁说不好用？ denies 不好用;
+    哪里好用了？, 这哪里是正品？ and 好吃在哪里？ deny what they ask about; 哪有什么缺点 negates
+    缺点. Each only as a question: without the ？ or 吗, the words stand."""
+    feats = features.extract("难道/不/香/吗".split("/"))
+    assert "香" in feats and "!香" not in feats and features.LEX_NEG not in feats
+    feats = features.extract("难道/没/人/觉得/很/难用/吗/?".split("/"))
+    assert "难用" in feats and "!难用" not in feats
+    assert "!香" in features.extract("难道/说/,/不/香".split("/"))  # 不 in a later clause: not asked
+    feats = features.extract("谁/说/国产/的/不好用/?/这/台/就/很/好".split("/"))
+    assert "!不好用" in feats and features.LEX_NEG not in feats
+    assert "!质量" in features.extract("谁说/的/质量/好/?".split("/"))
+    assert "不好用" in features.extract("谁/说/不好用".split("/"))  # no question
+    feats = features.extract("哪里/好用/了/?".split("/"))
+    assert "!好用" in feats and "了" in feats and features.LEX_POS not in feats
+    assert "!正品" in features.extract("这/哪里/是/正品/?".split("/"))
+    assert "!好吃" in features.extract("好吃/在/哪里/?".split("/"))
+    assert "发货地" in features.extract("请问/发货地/在/哪里/?".split("/"))  # a real question
+    assert "好用" in features.extract("不/知道/哪里/好用".split("/"))  # no question
+    assert "!缺点" in features.extract("哪有什么/缺点".split("/"))
+    assert score("哪里好用了？用两次就坏") < 0.4
+    assert score("谁说国产的不好用？这台吹风机就很好") > 0.6
+    assert score("这么软的毛巾，难道还有人会不满意吗？") > score("这么软的毛巾，还有人会不满意")
+
+
 def test_idioms_and_taking_a_good_review_back() -> None:
     """还要什么自行车 ("what more could you want") is praise; 好评收回 takes a good review back."""
     assert score("这个价钱还要什么自行车？音质远超预期") > 0.6
