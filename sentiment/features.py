@@ -121,6 +121,10 @@ QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
 OPENING_TOKENS = 8  # a first clause this short may be an opening verdict (see `opening_clause`)
+# a buyer's mock complaint opens with one of these (后悔，后悔没早点买…; 投诉！这床太舒服…)
+MOCK_COMPLAINTS = frozenset("后悔 后悔了 非常后悔 服了 坑爹 坑人 坑 糟了 糟糕 痛苦 完蛋 完了 气死 气死了 无语 可恶"
+                            " 可恨 有毒 烦 烦死了 崩溃 救命 要命 投诉 差评 警告 吐槽 哭了 绝望 上瘾".split())
+MOCK_TOKENS = 4  # in an opening clause of at most this many tokens
 
 W_CONCEDED = 0.5
 W_CONTRAST = 1.5
@@ -482,6 +486,12 @@ def _surely(tokens: list[str], i: int) -> bool:
         return False
     end = _clause_end(tokens, i + 1)
     return "吗" in tokens[i + 1:end] or (end < len(tokens) and tokens[end] in QUESTION_MARKS)
+
+
+def mock_complaint(tokens: list[str], end: int) -> bool:
+    """The opening clause tokens[:end] is a short complaint interjection (后悔，, 投诉！, 服了，)
+    that a delighted buyer may open with in jest."""
+    return end <= MOCK_TOKENS and not MOCK_COMPLAINTS.isdisjoint(tokens[:end])
 
 
 def _clause_end(tokens: list[str], start: int) -> int:

@@ -36,6 +36,9 @@ MODEL_FORMAT = 1
 ENCODER_FORMAT = 2
 MODEL_KIND = "sentiment-linear"
 PRIMED_LIMIT = 50_000  # texts whose encoder logits `prime` may hold at once
+# what must follow a mock complaint for it to be read as one: on the dev splits, 15 texts open
+# with such a word and go on with a positive logit, all of them real complaints; 2 above 1.0
+MOCK_MARGIN = 1.0
 
 
 class Model:
@@ -108,14 +111,18 @@ class Model:
     def logit_tokens(self, tokens: list[str]) -> float:
         """The bag-of-words logit of `tokens`; after an opening clause that praises (好评，),
         clauses that complain add `later_weight` times their own logit: praise, then the
-        facts against it (好吃，送了两个小时，全凉了), is read by the facts."""
+        facts against it (好吃，送了两个小时，全凉了), is read by the facts. The same after
+        a mock complaint (后悔，, 投诉！: `features.mock_complaint`) when what follows is
+        plainly praise (logit above MOCK_MARGIN): 投诉！这床太舒服，我连续三天上班迟到."""
         logit = self._bow_logit(tokens)
         if self.later_weight:
             end = features.opening_clause(tokens)
-            if end and self._bow_logit(tokens[:end]) > 0:
-                rest = self._bow_logit(tokens[end + 1:])
-                if rest < 0:
-                    logit += self.later_weight * rest
+            if end:
+                opening = self._bow_logit(tokens[:end])
+                if opening > 0 or features.mock_complaint(tokens, end):
+                    rest = self._bow_logit(tokens[end + 1:])
+                    if rest < 0 < opening or opening < 0 and rest > MOCK_MARGIN:
+                        logit += self.later_weight * rest
         return logit
 
     def _bow_logit(self, tokens: list[str]) -> float:

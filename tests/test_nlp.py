@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sentiment import features, nlp
+from sentiment import model as model_module
 from sentiment.errors import ModelError
 from sentiment.nlp import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
 from sentiment.segment import Segmenter, get_segmenter
@@ -812,8 +813,24 @@ def test_praise_then_the_facts_against_it_is_read_by_the_facts(chars_model: Mode
         assert opening > 0 > rest
         assert model.logit_tokens(tokens) == pytest.approx(off.logit_tokens(tokens) + 0.5 * rest, abs=1e-12)
         assert model.score(normalize(text))[0] < 0.5, text
-    tokens = cut("差评，用了两天还挺好")  # complaint, then praise: as it was
+    tokens = cut("质量一般，不过物流很快")  # complaint, then praise, no mock complaint: as it was
     assert model.logit_tokens(tokens) == off.logit_tokens(tokens)
+    tokens = cut("质量一般，物流很快，包装也很好")
+    end = features.opening_clause(tokens)
+    assert off.logit_tokens(tokens[:end]) < 0 < model_module.MOCK_MARGIN < off.logit_tokens(tokens[end + 1:])
+    assert model.logit_tokens(tokens) == off.logit_tokens(tokens)
+    # a mock complaint (气死了，) before plain praise: what follows is the verdict
+    tokens = cut("气死了，这么好吃的牛肉干居然卖完了，还没吃够")
+    end = features.opening_clause(tokens)
+    assert features.mock_complaint(tokens, end) and off.logit_tokens(tokens[:end]) < 0
+    rest = off.logit_tokens(tokens[end + 1:])
+    assert rest > model_module.MOCK_MARGIN
+    assert model.logit_tokens(tokens) == pytest.approx(off.logit_tokens(tokens) + 0.5 * rest, abs=1e-12)
+    assert off.logit_tokens(tokens) < model.logit_tokens(tokens)
+    for text in ("后悔，买回来第二天就坏了", "差评，送了十天才到", "无语，客服一直不回消息"):  # real complaints
+        tokens = cut(text)
+        assert model.logit_tokens(tokens) == off.logit_tokens(tokens) < 0, text
+    assert not features.mock_complaint(cut("这个价格买到这么差的东西真后悔，退了"), 9)  # no short opening
     assert Model({}, 0.0, features.Lexicon({}), "old", params={}).later_weight == 0.0  # saved before it
 
 
