@@ -112,18 +112,18 @@ POST_NEGATORS = frozenset("没有 没 无 不 没什么 木有".split())
 # 说不喜欢是假的 ("it would be a lie to say I don't like it"): what was said is taken back
 SAY = frozenset("说 要说".split())
 FALSE = "假的"
-WHO, SAY_WHO = "谁", "谁说"  # 谁说不好用？
+WHO = "谁"  # 谁说不好用？
 WHERE = frozenset("哪里 哪儿".split())  # 哪里好用了？ 这哪里是正品？ 好吃在哪里？
-QUESTIONED = WHERE | {WHO, SAY_WHO}
+QUESTIONED = WHERE | {WHO}
 _RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | QUESTIONED | {"是", "怪", FALSE, SURELY}  # one check for these constructions
 
 QUESTION_MARKS = frozenset(["?", "？", "??"])
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
 OPENING_TOKENS = 8  # a first clause this short may be an opening verdict (see `opening_clause`)
-# a buyer's mock complaint opens with one of these (后悔，后悔没早点买…; 投诉！这床太舒服…)
-MOCK_COMPLAINTS = frozenset("后悔 后悔了 非常后悔 服了 坑爹 坑人 坑 糟了 糟糕 痛苦 完蛋 完了 气死 气死了 无语 可恶"
-                            " 可恨 有毒 烦 烦死了 崩溃 救命 要命 投诉 差评 警告 吐槽 哭了 绝望 上瘾".split())
+# a buyer's mock complaint opens with one of these tokens (后悔，后悔没早点买…; 投诉！这床太舒服…)
+MOCK_COMPLAINTS = frozenset("后悔 坑爹 坑人 坑 糟糕 痛苦 完蛋 气死 无语 可恶 可恨 有毒 烦 崩溃 救命 要命 投诉 差评"
+                            " 警告 吐槽 绝望 上瘾".split())
 MOCK_TOKENS = 4  # in an opening clause of at most this many tokens
 
 W_CONCEDED = 0.5
@@ -387,8 +387,8 @@ def _questioned(tokens: list[str]) -> set[int]:
     out: set[int] = set()
     n = len(tokens)
     for k, tok in enumerate(tokens):
-        if tok == SAY_WHO or (tok == WHO and k + 1 < n and tokens[k + 1] in SAY):
-            start = k + 1 if tok == SAY_WHO else k + 2
+        if tok == WHO and k + 1 < n and tokens[k + 1] in SAY:
+            start = k + 2
             if start < n and tokens[start] == "的":  # 谁说的质量好？
                 start += 1
             end = _clause_end(tokens, start)
@@ -472,7 +472,8 @@ def opening_clause(tokens: list[str]) -> int:
     Only for texts that go on for two tokens or more after it and use no concession or
     contrast word anywhere (虽然, 但是, 就是, 除了 ...): `extract` weighs those clauses
     itself. `Model.logit_tokens` weighs what follows such an opening again when the
-    opening praises and the rest complains (praise, then the facts against it).
+    opening praises and the rest complains (praise, then the facts against it), or when
+    it is a mock complaint and the rest plainly praises.
     """
     end = _clause_end(tokens, 0)
     if not 0 < end <= OPENING_TOKENS or end + 2 >= len(tokens) or not _STRUCTURE_WORDS.isdisjoint(tokens):
@@ -489,7 +490,7 @@ def _surely(tokens: list[str], i: int) -> bool:
 
 
 def mock_complaint(tokens: list[str], end: int) -> bool:
-    """The opening clause tokens[:end] is a short complaint interjection (后悔，, 投诉！, 服了，)
+    """The opening clause tokens[:end] is a short complaint interjection (后悔，, 投诉！, 气死了，)
     that a delighted buyer may open with in jest."""
     return end <= MOCK_TOKENS and not MOCK_COMPLAINTS.isdisjoint(tokens[:end])
 

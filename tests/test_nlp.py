@@ -365,7 +365,7 @@ def test_surely_who_says_and_where_questions() -> None:
     assert "!香" in features.extract("难道/说/,/不/香".split("/"))  # 不 in a later clause: not asked
     feats = features.extract("谁/说/国产/的/不好用/?/这/台/就/很/好".split("/"))
     assert "!不好用" in feats and features.LEX_NEG not in feats
-    assert "!质量" in features.extract("谁说/的/质量/好/?".split("/"))
+    assert "!质量" in features.extract("谁/说/的/质量/好/?".split("/"))
     assert "不好用" in features.extract("谁/说/不好用".split("/"))  # no question
     feats = features.extract("哪里/好用/了/?".split("/"))
     assert "!好用" in feats and "了" in feats and features.LEX_POS not in feats
