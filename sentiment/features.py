@@ -375,8 +375,8 @@ def _disputed(tokens: list[str]) -> set[int]:
             j -= 1
         if j < 0 or tokens[j] not in THIS:
             continue
-        end = _clause_end(tokens, k + 1)
-        if end < len(tokens) and tokens[end] in QUESTION_MARKS and end > k + 1:
+        end = _asked(tokens, k + 1)
+        if end > k + 1:
             out.update(range(k + 1, end))
     return out
 
@@ -391,12 +391,12 @@ def _questioned(tokens: list[str]) -> set[int]:
             start = k + 2
             if start < n and tokens[start] == "的":  # 谁说的质量好？
                 start += 1
-            end = _clause_end(tokens, start)
-            if start < end < n and tokens[end] in QUESTION_MARKS:
+            end = _asked(tokens, start)
+            if end > start:
                 out.update(range(start, end))
         elif tok in WHERE:
-            end = _clause_end(tokens, k + 1)
-            if end >= n or tokens[end] not in QUESTION_MARKS:
+            end = _asked(tokens, k + 1)
+            if end < 0:
                 continue
             if k + 1 < end and (tokens[k + 1] == "是" or tokens[end - 1] == "了"):
                 out.update(range(k + 1, end - 1 if tokens[end - 1] == "了" else end))
@@ -475,10 +475,10 @@ def opening_clause(tokens: list[str]) -> int:
     opening praises and the rest complains (praise, then the facts against it), or when
     it is a mock complaint and the rest plainly praises.
     """
-    end = _clause_end(tokens, 0)
-    if not 0 < end <= OPENING_TOKENS or end + 2 >= len(tokens) or not _STRUCTURE_WORDS.isdisjoint(tokens):
+    if not _STRUCTURE_WORDS.isdisjoint(tokens):
         return 0
-    return end
+    end = _clause_end(tokens[:OPENING_TOKENS + 1], 0)  # no need to look further
+    return end if 0 < end <= OPENING_TOKENS and end + 2 < len(tokens) else 0
 
 
 def _surely(tokens: list[str], i: int) -> bool:
@@ -493,6 +493,12 @@ def mock_complaint(tokens: list[str], end: int) -> bool:
     """The opening clause tokens[:end] is a short complaint interjection (后悔，, 投诉！, 气死了，)
     that a delighted buyer may open with in jest."""
     return end <= MOCK_TOKENS and not MOCK_COMPLAINTS.isdisjoint(tokens[:end])
+
+
+def _asked(tokens: list[str], start: int) -> int:
+    """The end of the clause from `start` when a question mark ends it, else -1."""
+    end = _clause_end(tokens, start)
+    return end if end < len(tokens) and tokens[end] in QUESTION_MARKS else -1
 
 
 def _clause_end(tokens: list[str], start: int) -> int:
