@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): setup.cfg setup.py pyproject.toml sentiment/_dag.c
+$(STAMP): setup.cfg setup.py pyproject.toml sentiment/lang/_dag.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

@@ -5,4 +5,4 @@ its pure-Python scan (same words, about 40% slower analysis).
 """
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("sentiment._dag", ["sentiment/_dag.c"], optional=True)])
+setup(ext_modules=[Extension("sentiment.lang._dag", ["sentiment/lang/_dag.c"], optional=True)])

@@ -11,7 +11,7 @@ For each dataset under --data (<dataset>/{dev,test}.csv with text,label):
   first --snownlp-limit rows (it runs at ~100-300 texts/s), marked "first N"
   (0: skip SnowNLP);
 - adapted: `train(dev texts, dev labels, base=--base)` scored on test;
-- with --encoder: also `train(..., encoder=BERT_DIR)` (see `sentiment.encoder`) on test.
+- with --encoder: also `train(..., encoder=BERT_DIR)` (see `sentiment.model.encoder`) on test.
 
 Prints one table (accuracy, macro-F1, negative precision/recall, texts/s).
 Nothing is written into the repository. Skips cleanly when the data is absent.
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from sentiment.nlp import _metrics, evaluate, load_model, read_labeled_csv, train
+from sentiment.model.training import _metrics, evaluate, load_model, read_labeled_csv, train
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "external"
 DATASETS = ("fewclue_eprstmt", "waimai_10k", "online_shopping_10_cats", "ChnSentiCorp_htl_all")

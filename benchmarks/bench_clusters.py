@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sentiment import store
-from sentiment.clusters import ClusterOptions, ClusterSettings, update_clusters
+from sentiment.signals.clusters import ClusterOptions, ClusterSettings, update_clusters
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=TZ)

@@ -81,7 +81,7 @@ def bench_analyze(texts: list[str], rounds: int, warm: list[str]) -> None:
     from snownlp import SnowNLP
 
     from sentiment.config import load_settings
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     pipeline = Pipeline.from_settings(load_settings(env={}))
     pipeline.analyze(texts[0])  # loads models and dictionaries

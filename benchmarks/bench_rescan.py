@@ -39,10 +39,10 @@ def main() -> None:
     opts = parser.parse_args()
 
     from sentiment import store
-    from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+    from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
     from sentiment.config import load_settings
-    from sentiment.pipeline import Pipeline
-    from sentiment.rescan import rescan
+    from sentiment.pipeline.analysis import Pipeline
+    from sentiment.pipeline.rescan import rescan
 
     with tempfile.TemporaryDirectory() as tmp:
         texts = real_texts()

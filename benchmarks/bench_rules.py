@@ -18,9 +18,9 @@ import random
 import time
 from pathlib import Path
 
-from sentiment.rules import MatchInput, RuleSet, load_rules
-from sentiment.segment import Segmenter, get_segmenter
-from sentiment.text import normalize
+from sentiment.rules.loader import MatchInput, RuleSet, load_rules
+from sentiment.lang.segment import Segmenter, get_segmenter
+from sentiment.lang.text import normalize
 
 OPEN = ["收到了", "第二次购买了", "帮朋友买的", "双十一囤的货", "用了一周", "刚拆开", "给宝宝买的", "老客户了",
         "618活动买的", "看直播下单的", ""]

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from sentiment.nlp import load_model, read_labeled_csv
-from sentiment.segment import analysis_segmenter
-from sentiment.text import normalize
+from sentiment.model.training import load_model, read_labeled_csv
+from sentiment.lang.segment import analysis_segmenter
+from sentiment.lang.text import normalize
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "external"
 SETS = (("waimai_10k", 2000), ("fewclue_eprstmt", None))

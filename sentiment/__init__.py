@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from sentiment.pipeline import Analysis, Pipeline
+    from sentiment.pipeline.analysis import Analysis, Pipeline
 
 __all__ = ["analyze", "__version__"]
 
@@ -20,7 +20,7 @@ __all__ = ["analyze", "__version__"]
 @lru_cache(maxsize=1)
 def _default_pipeline() -> "Pipeline":
     from sentiment.config import load_settings
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     return Pipeline.from_settings(load_settings())
 

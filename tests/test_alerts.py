@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from sentiment import alerts, mailer, store
+from sentiment import store
+from sentiment.reports import alerts
+from sentiment.reports import outbox as mailer
 from sentiment.errors import ConfigError
 from smtp_server import SmtpServer
 from test_digest import RULES, XSS, add, check_golden, make_settings, parse, span

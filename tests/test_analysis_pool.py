@@ -11,9 +11,9 @@ import pytest
 
 from conftest import TABULAR, CliCall
 from helpers import opened
-from sentiment import analysis_pool
+from sentiment.pipeline import pool as analysis_pool
 from sentiment.errors import IngestError
-from sentiment.ingest import files
+from sentiment.pipeline import files
 
 EXPORTS = [TABULAR / "评论数据_20240510.csv", TABULAR / "问大家_752102501302.csv",
            TABULAR / "scraper_gbk.csv", TABULAR / "merged_followup.csv"]
@@ -111,8 +111,8 @@ def test_worker_inbox_analyzes_a_large_drop_in_processes(tmp_path: Path, monkeyp
     """The scheduled inbox job picks analysis processes as `sentiment ingest` does, and stores
     what in-process analysis stores; the processes are gone when the job returns."""
     from sentiment.config import load_settings
-    from sentiment.jobs import Jobs, Schedule
-    from sentiment.pipeline import Pipeline
+    from sentiment.worker.jobs import Jobs, Schedule
+    from sentiment.pipeline.analysis import Pipeline
 
     def run_inbox(name: str, min_bytes: int) -> tuple[dict, Path]:
         root = tmp_path / name
@@ -145,10 +145,10 @@ def test_worker_analyze_job_takes_a_large_backlog_in_processes(tmp_path: Path, m
     """Documents stored with --no-analyze: a backlog of AUTO_JOBS_MIN_PENDING or more is analyzed
     in processes, in small chunks with several in flight, and stored exactly as in-process
     analysis stores it; a second run finds nothing left to analyze."""
-    from sentiment import jobs as jobs_module
+    from sentiment.worker import jobs as jobs_module
     from sentiment.config import load_settings
-    from sentiment.jobs import Jobs
-    from sentiment.pipeline import Pipeline
+    from sentiment.worker.jobs import Jobs
+    from sentiment.pipeline.analysis import Pipeline
 
     monkeypatch.setattr(analysis_pool.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(jobs_module, "PENDING_CHUNK", 7)  # several chunks in flight at once
@@ -184,8 +184,8 @@ def test_analyze_job_falls_back_to_in_process_when_a_process_dies(
     import os
 
     from sentiment.config import load_settings
-    from sentiment.jobs import Jobs
-    from sentiment.pipeline import Pipeline
+    from sentiment.worker.jobs import Jobs
+    from sentiment.pipeline.analysis import Pipeline
 
     original_init = analysis_pool.AnalysisPool.__init__
 
@@ -226,10 +226,10 @@ def test_analyze_job_counts_what_the_processes_wrote_before_one_died(
     analyzed once."""
     import os
 
-    from sentiment import jobs as jobs_module
+    from sentiment.worker import jobs as jobs_module
     from sentiment.config import load_settings
-    from sentiment.jobs import Jobs
-    from sentiment.pipeline import Pipeline
+    from sentiment.worker.jobs import Jobs
+    from sentiment.pipeline.analysis import Pipeline
 
     chunk = 5
     original_call = analysis_pool.AnalysisPool.__call__

@@ -266,7 +266,7 @@ def test_rescan_new_rule_is_rules_only(analyzed, run_cli, extra):
 
 @IGNORE_CLICK_DEPRECATION
 def test_rescan_rules_only_does_not_segment(analyzed, run_cli, extra, monkeypatch):
-    from sentiment.segment import Segmenter
+    from sentiment.lang.segment import Segmenter
 
     def fail(self, text):  # noqa: ANN001
         raise AssertionError(f"segmented again: {text!r}")
@@ -443,7 +443,7 @@ def test_bug_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli
 @IGNORE_CLICK_DEPRECATION
 def test_bug_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_cli, tmp_path, own_export):
     """A rule edited in place (same id, new severity / query) is not rewritten by a rules-only
-    rescan: sentiment/rescan.py rescan() only replaces a document's hits when the *set of rule
+    rescan: sentiment/pipeline/rescan.py rescan() only replaces a document's hits when the *set of rule
     ids* changed (`changed={h.rule_id for h in hits} != old.keys()`, _stored_hits reads only rule_id
     and category), so rule_hits keeps the old severity and terms,
     unlike a fresh ingest with the same rules (one analysis path)."""
@@ -463,7 +463,7 @@ def test_bug_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(
 
 @IGNORE_CLICK_DEPRECATION
 def test_bug_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli, extra):
-    """sentiment/rescan.py _filters() compares `d.created_at >= since.isoformat()` as strings.
+    """sentiment/pipeline/rescan.py _filters() compares `d.created_at >= since.isoformat()` as strings.
     created_at is stored with +08:00, so a bound with another offset selects the wrong documents:
     --since 2024-06-09T16:00:00+00:00 (= 2024-06-10 00:00 +08:00) still selects the document
     created 2024-06-09T23:30:00+08:00 (= 15:30 UTC). Expected 0 documents, got 1."""
@@ -477,7 +477,7 @@ def test_bug_rescan_since_with_another_utc_offset_compares_strings(analyzed, run
 def test_bug_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, run_cli, extra, tmp_path):
     """With `[general] timezone = "Asia/Tokyo"`, --since 2024-06-10 means 2024-06-10T00:00:00+09:00
     (= 2024-06-09T23:00:00+08:00). The document created 2024-06-09T23:30:00+08:00 is after it, but
-    sentiment/rescan.py _filters() compares ISO strings ("2024-06-09T23:30..." < "2024-06-10T00:00...")
+    sentiment/pipeline/rescan.py _filters() compares ISO strings ("2024-06-09T23:30..." < "2024-06-10T00:00...")
     and leaves it out. Expected 1 document, got 0."""
     (tmp_path / "sentiment.toml").write_text('[general]\ntimezone = "Asia/Tokyo"\n', encoding="utf-8")
     assert len(expected_documents(analyzed, "2024-06-10T00:00:00+09:00", None, None)) == 1
@@ -490,7 +490,7 @@ def test_bug_rules_only_rescan_keeps_tokens_and_score_a_fresh_ingest_would_chang
         analyzed, run_cli, extra, own_export, tmp_path):
     """Rule terms go into jieba's user dictionary (Pipeline.__init__: get_segmenter(rules.terms())),
     so adding a rule changes segmentation and therefore the model score of new documents.
-    A rescan with the same rules takes the rules-only path (same model_version, sentiment/rescan.py
+    A rescan with the same rules takes the rules-only path (same model_version, sentiment/pipeline/rescan.py
     _rules_only) and keeps the old tokens and score: for 收到时盖子松了，洒了一半 a fresh ingest
     stores tokens [...,"盖子松",...] and score ~0.136, the rescanned store ["盖子","松"] and ~0.080,
     both with identical model_version and rules_version."""

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sentiment import store
-from sentiment.clusters import (
+from sentiment.signals.clusters import (
     ClusterOptions,
     ClusterSettings,
     cluster_settings_from_rules,
@@ -23,7 +23,7 @@ from sentiment.clusters import (
     update_clusters,
 )
 from sentiment.errors import ConfigError
-from sentiment.topics import group_topics, near_groups, text_key
+from sentiment.signals.topics import group_topics, near_groups, text_key
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2024, 5, 20, 9, 0, tzinfo=TZ)
@@ -53,7 +53,7 @@ class History:
                    author=author or f"买家{self.n}")
         tokens: list[Any] = []
         if segment:
-            from sentiment.segment import get_segmenter
+            from sentiment.lang.segment import get_segmenter
 
             tokens = [list(t) for t in get_segmenter().tokenize(text)]
         row = {"document_id": doc_id, "score": 0.1 if label == "negative" else 0.9, "label": label,
@@ -377,7 +377,7 @@ def test_cli_without_database_is_an_error(run_cli: Any) -> None:
 
 
 def test_proposed_migration_applies_and_is_used(h: History) -> None:
-    from sentiment.clusters import _m006_cluster_indexes
+    from sentiment.signals.clusters import _m006_cluster_indexes
 
     with store.transaction(h.db):
         _m006_cluster_indexes(h.db)

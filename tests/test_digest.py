@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from sentiment import digest, mailer, store, triage
+from sentiment import store
+from sentiment.reports import digest
+from sentiment.reports import outbox as mailer
+from sentiment.signals import triage
 from sentiment.cli import cli
 from sentiment.config import build_settings
 from sentiment.errors import ConfigError

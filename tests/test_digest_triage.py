@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from sentiment import digest, store, triage
+from sentiment import store
+from sentiment.reports import digest
+from sentiment.signals import triage
 from sentiment.cli import cli
 from test_digest import DAY, RULES, XSS, add, cluster, make_settings, parse, seed_day, write_config
 

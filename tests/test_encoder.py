@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment import encoder as enc
-from sentiment.encoder import Encoder, load_tensors
+from sentiment.model import encoder as enc
+from sentiment.model.encoder import Encoder, load_tensors
 from sentiment.errors import ModelError
-from sentiment.model import Model
-from sentiment.nlp import _own_reviews, evaluate, train
+from sentiment.model.linear import Model
+from sentiment.model.training import _own_reviews, evaluate, train
 from sentiment.resources import rules_dir
-from sentiment.text import normalize
+from sentiment.lang.text import normalize
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny_bert"
 REFERENCE = json.loads((TINY / "reference.json").read_text(encoding="utf-8"))
@@ -298,7 +298,7 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
 
 def test_batched_analysis_scores_as_one_by_one(encoder_model):
     """Ingest and rescan run the encoder over a batch first; the scores are those of single texts."""
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     model, _, _, _ = encoder_model
     pipeline = Pipeline(model, None)
@@ -363,7 +363,7 @@ def test_rescan_with_an_encoder_model(run_cli, db_path, tmp_path, encoder_model)
     the encoder model's score of that text (the rescan runs the encoder over each chunk first)."""
     import sqlite_utils
 
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     model, _, out, _ = encoder_model
     texts = ["拉链用了两天就坏了", "质量很好，物流也快", "还行吧，一般般", "发霉了，吃了拉肚子", "好评"]

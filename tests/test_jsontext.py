@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from sentiment.jsontext import compact
+from sentiment.lang.jsontext import compact
 
 
 def stdlib(value):

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from sentiment import digest, mailer, store
+from sentiment import store
+from sentiment.reports import digest
+from sentiment.reports import outbox as mailer
 from sentiment.config import build_settings
-from sentiment.transports import MailError, SmtpTransport
+from sentiment.reports.transports import MailError, SmtpTransport
 from smtp_server import Certificates, SmtpServer, free_port
 from test_digest import DAY, RULES, make_settings, seed_day
 

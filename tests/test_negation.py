@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.rules import MatchInput, RuleSet, load_rules
-from sentiment.segment import Segmenter, get_segmenter
-from sentiment.text import normalize
+from sentiment.rules.loader import MatchInput, RuleSet, load_rules
+from sentiment.lang.segment import Segmenter, get_segmenter
+from sentiment.lang.text import normalize
 
 PACK = """
 [[rule]]

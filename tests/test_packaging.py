@@ -23,7 +23,7 @@ def test_wheel_carries_rules_templates_model_and_config(tmp_path):
         assert f"sentiment/resources/templates/{template}" in names
     assert "sentiment/models/default.json.gz" in names
     assert "sentiment/default_config.toml" in names
-    assert any(n.startswith("sentiment/_dag.") and n.endswith(".so") for n in names)  # the C DAG scan
+    assert any(n.startswith("sentiment/lang/_dag.") and n.endswith(".so") for n in names)  # the C DAG scan
     # every module of the source tree (an installed `sentiment` command imports sentiment.cli)
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "sentiment").rglob("*.py")}
     assert "sentiment/cli/__init__.py" in modules and modules <= names, sorted(modules - names)

@@ -57,8 +57,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
     """The same exports analyzed three ways, into three stores (built once for the module)."""
     from sentiment import store
     from sentiment.config import load_settings
-    from sentiment.jobs import analyze_pending
-    from sentiment.pipeline import Pipeline
+    from sentiment.worker.jobs import analyze_pending
+    from sentiment.pipeline.analysis import Pipeline
 
     base = tmp_path_factory.mktemp("one_path")
     with pytest.MonkeyPatch.context() as mp:
@@ -128,7 +128,7 @@ def test_rule_hits_identical_across_ingest_worker_and_rescan(stores):
 
 def test_versions_are_recorded(stores):
     from sentiment.config import load_settings
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     pipeline = Pipeline.from_settings(load_settings(db=stores["ingest"]))
     versions = set(rows(stores["ingest"], "SELECT DISTINCT model_version, rules_version FROM analyses"))
@@ -266,7 +266,7 @@ def test_analyze_placeholder_has_no_label_and_no_hits(fresh_api, text):
 
 def _mid_score() -> tuple[str, float]:
     from sentiment.config import load_settings
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     pipeline = Pipeline.from_settings(load_settings())
     text = "东西收到了，还行吧，一般般"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sentiment.errors import RuleError
-from sentiment.rules import Hit, MatchInput, RuleSet, check_rules, load_rules
-from sentiment.segment import Segmenter, get_segmenter
-from sentiment.text import normalize
+from sentiment.rules.loader import Hit, MatchInput, RuleSet, check_rules, load_rules
+from sentiment.lang.segment import Segmenter, get_segmenter
+from sentiment.lang.text import normalize
 
 RULE = """
 [[rule]]
@@ -186,7 +186,7 @@ def test_missing_path_is_a_problem(tmp_path: Path) -> None:
     ("(发霉 AND 长毛) NEAR/2 面包", "NEAR operands must be terms, phrases, regexes or OR-groups"),
 ])
 def test_query_syntax_errors(query: str, error: str) -> None:
-    from sentiment.query import parse
+    from sentiment.rules.query import parse
 
     with pytest.raises(RuleError, match=None) as info:
         parse(query)

@@ -1,10 +1,10 @@
-"""Unit tests of sentiment.text: normalize, is_placeholder, split_followup (FORMATS.md §6)."""
+"""Unit tests of sentiment.lang.text: normalize, is_placeholder, split_followup (FORMATS.md §6)."""
 from __future__ import annotations
 
 import pytest
 
-from sentiment import text as textmod
-from sentiment.text import is_placeholder, normalize, split_followup
+from sentiment.lang import text as textmod
+from sentiment.lang.text import is_placeholder, normalize, split_followup
 
 
 # --- normalize: HTML ---------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sentiment import store, triage
+from sentiment import store
+from sentiment.signals import triage
 
 SH = ZoneInfo("Asia/Shanghai")
 C_FAKE = "c0ffee0000000000000000000000000a"    # counterfeit cluster -> pr

@@ -18,9 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sentiment import store
 from sentiment.config import load_settings
 from sentiment.errors import ConfigError
-from sentiment.inbox import InboxState, poll_inbox, ready_files
-from sentiment.jobs import Jobs, Schedule, digest_day, digest_due
-from sentiment.worker import WorkerLockedError, build_scheduler, lock_for
+from sentiment.worker.inbox import InboxState, poll_inbox, ready_files
+from sentiment.worker.jobs import Jobs, Schedule, digest_day, digest_due
+from sentiment.worker.runner import WorkerLockedError, build_scheduler, lock_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DATA = Path(__file__).parent / "data"
@@ -165,7 +165,7 @@ def test_stale_lock_from_killed_worker_does_not_block(tmp_path):
     db = tmp_path / "x.db"
     store.open_db(db)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from sentiment.worker import lock_for;"
+        "import sys, time; from pathlib import Path; from sentiment.worker.runner import lock_for;"
         f"p = Path({str(db)!r}); lock = lock_for(p); lock.acquire(p); print('locked', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

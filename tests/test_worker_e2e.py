@@ -15,11 +15,12 @@ import pytest
 import sqlite_utils
 
 from smtp_server import SmtpServer
-from sentiment import mailer, store
+from sentiment import store
+from sentiment.reports import outbox as mailer
 from sentiment.config import load_settings
-from sentiment.jobs import Jobs, Schedule
-from sentiment.pipeline import Pipeline
-from sentiment.worker import catch_up
+from sentiment.worker.jobs import Jobs, Schedule
+from sentiment.pipeline.analysis import Pipeline
+from sentiment.worker.runner import catch_up
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HEADER = ["评论ID", "商品ID", "商品名称", "评论内容", "评分", "评价时间", "用户昵称", "商家回复"]
@@ -113,7 +114,7 @@ def test_catch_up_sends_the_missed_digest_once(tmp_path):
         day = datetime(2026, 11, 24, 8, tzinfo=SHANGHAI)
         write_export(tmp_path / "export.csv", day)
         db = store.open_db(settings.db)
-        from sentiment.ingest.files import Context, ingest_paths
+        from sentiment.pipeline.files import Context, ingest_paths
         from sentiment.ingest.normalize import SOURCE_TZ
 
         ingest_paths(db, [tmp_path / "export.csv"], Context(SOURCE_TZ, None, ""), analyzer=pipeline.analyze_new)

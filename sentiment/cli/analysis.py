@@ -26,7 +26,7 @@ def score(env: Env, texts: tuple[str, ...], as_json: bool) -> None:
 
     Example: echo "发霉了，吃了拉肚子" | sentiment score - --json
     """
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     if not texts:
         raise click.UsageError("give TEXT arguments, or - to read one text per line from stdin")
@@ -96,8 +96,8 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
 
     Example: sentiment model train --labeled shop_labeled.csv --out models/shop.json.gz
     """
-    from sentiment import nlp
-    from sentiment.training import train_from_db
+    from sentiment.model import training as nlp
+    from sentiment.model.from_store import train_from_db
 
     if labeled:
         source = "labeled"
@@ -137,7 +137,7 @@ def model_evaluate(env: Env, path: Path, model_path: Path | None, as_json: bool)
 
     Example: sentiment model evaluate test.csv --json
     """
-    from sentiment import nlp
+    from sentiment.model import training as nlp
 
     texts, labels = nlp.read_labeled_csv(path)
     chosen = nlp.load_model(model_path or env.settings.model_path)

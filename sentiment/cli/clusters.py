@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from sentiment.cli import Env, cli, emit_json, json_option, pass_env
-from sentiment.clusters import KINDS
+from sentiment.signals.clusters import KINDS
 
 
 @cli.command("clusters")
@@ -29,7 +29,7 @@ def clusters_command(env: Env, since_text: str | None, kind: str | None, limit: 
 
     Example: sentiment clusters --since 7d --kind topic --json
     """
-    from sentiment.clusters import list_clusters, parse_since
+    from sentiment.signals.clusters import list_clusters, parse_since
 
     settings = env.settings
     now = datetime.now(settings.tz)
@@ -59,8 +59,8 @@ def clusters_command(env: Env, since_text: str | None, kind: str | None, limit: 
 
 
 def _update(env: Env, db: Any, now: datetime) -> dict[str, Any]:
-    from sentiment.clusters import cluster_settings_from_rules, cluster_options, update_clusters
-    from sentiment.rules import load_rules
+    from sentiment.signals.clusters import cluster_settings_from_rules, cluster_options, update_clusters
+    from sentiment.rules.loader import load_rules
 
     settings = env.settings
     ruleset = load_rules(list(settings.rules_paths) or None)

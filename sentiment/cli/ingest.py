@@ -11,8 +11,8 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 
 def _analyzer(env: Env, paths: Sequence[Path], jobs: int | None):  # type: ignore[no-untyped-def]
-    from sentiment.analysis_pool import open_analyzer
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.pool import open_analyzer
+    from sentiment.pipeline.analysis import Pipeline
 
     return open_analyzer(env.settings, paths, jobs, lambda: Pipeline.from_settings(env.settings).analyze_new)
 
@@ -37,7 +37,7 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
 
     Example: sentiment ingest exports/评论数据_0501.csv rate.jsonp --shop 旗舰店
     """
-    from sentiment.ingest.files import Context, format_names, ingest_paths, totals
+    from sentiment.pipeline.files import Context, format_names, ingest_paths, totals
     from sentiment.ingest.normalize import SOURCE_TZ
 
     if fmt and fmt not in format_names():
@@ -94,7 +94,7 @@ def status(env: Env, as_json: bool) -> None:
 
     Example: sentiment --db shop.db status --json
     """
-    from sentiment.status import collect_status, format_status
+    from sentiment.worker.status import collect_status, format_status
 
     report = collect_status(env.open_db(create=False), env.settings)
     if as_json:

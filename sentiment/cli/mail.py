@@ -12,7 +12,7 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 def _audiences(env: Env, audience: str) -> list[str]:
     from sentiment.errors import ConfigError
-    from sentiment.mailer import audiences
+    from sentiment.reports.outbox import audiences
 
     names = sorted(audiences(env.settings))
     if audience == "all":
@@ -25,7 +25,7 @@ def _audiences(env: Env, audience: str) -> list[str]:
 
 
 def _day(value: str | None, db: Any, settings: Any, now: datetime) -> date:
-    from sentiment.digest import latest_day
+    from sentiment.reports.digest import latest_day
 
     if value is None:
         return now.astimezone(settings.tz).date() - timedelta(days=1)
@@ -65,8 +65,8 @@ def digest(env: Env, day: str | None, audience: str, send: bool, out: Path | Non
 
     Example: sentiment digest --date 2024-05-01 --audience cs --out preview/
     """
-    from sentiment import digest as digestmod
-    from sentiment import mailer
+    from sentiment.reports import digest as digestmod
+    from sentiment.reports import outbox as mailer
 
     if send and out:
         raise click.UsageError("--send and --out exclude each other")
@@ -108,8 +108,8 @@ def alerts(env: Env, send: bool, as_json: bool) -> None:
 
     Example: sentiment alerts --send
     """
-    from sentiment import alerts as alertsmod
-    from sentiment import mailer
+    from sentiment.reports import alerts as alertsmod
+    from sentiment.reports import outbox as mailer
 
     now = datetime.now(timezone.utc)
     db = env.open_db()
@@ -140,7 +140,7 @@ def outbox(ctx: click.Context, status: str | None, limit: int, as_json: bool) ->
     """
     if ctx.invoked_subcommand is not None:
         return
-    from sentiment import mailer
+    from sentiment.reports import outbox as mailer
 
     env: Env = ctx.find_object(Env)
     rows = mailer.list_outbox(env.open_db(), status=status, limit=limit)
@@ -165,7 +165,7 @@ def outbox_retry(env: Env, message_id: int | None, as_json: bool) -> None:
 
     Example: sentiment outbox retry 12 && sentiment outbox send
     """
-    from sentiment import mailer
+    from sentiment.reports import outbox as mailer
 
     ids = mailer.retry(env.open_db(), message_id)
     if as_json:
@@ -182,7 +182,7 @@ def outbox_send(env: Env, as_json: bool) -> None:
 
     Example: sentiment outbox send
     """
-    from sentiment import mailer
+    from sentiment.reports import outbox as mailer
 
     report = mailer.send_pending(env.open_db(), env.settings, datetime.now(timezone.utc))
     if as_json:

@@ -30,7 +30,7 @@ def rules_check(env: Env, paths: tuple[Path, ...]) -> None:
     Example: sentiment rules check rules.d/
     """
     from sentiment.resources import rules_dir
-    from sentiment.rules import check_rules
+    from sentiment.rules.loader import check_rules
 
     targets = list(paths) or [rules_dir(), *env.settings.rules_paths]
     problems = check_rules(targets)
@@ -52,8 +52,8 @@ def rules_test(env: Env, text: str, rules_paths: tuple[Path, ...], as_json: bool
 
     Example: sentiment rules test "没有发霉，但是客服态度很差" --json
     """
-    from sentiment.pipeline import Pipeline
-    from sentiment.rules import MatchInput
+    from sentiment.pipeline.analysis import Pipeline
+    from sentiment.rules.loader import MatchInput
 
     pipeline = Pipeline.from_settings(env.settings, [*env.settings.rules_paths, *rules_paths])
     result = pipeline.analyze(text)
@@ -98,8 +98,8 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
 
     Example: sentiment rescan --since 2026-11-01 --rules rules.d/ --dry-run
     """
-    from sentiment.pipeline import Pipeline
-    from sentiment.rescan import count_documents, rescan_and_cluster
+    from sentiment.pipeline.analysis import Pipeline
+    from sentiment.pipeline.rescan import count_documents, rescan_and_cluster
 
     start, end = _date(since, env), _date(until, env)
     db = env.open_db(create=False)

@@ -23,9 +23,9 @@ def run(env: Env, once: bool, force_digest: bool, day: datetime | None, as_json:
     Example: sentiment --config /srv/monitor/sentiment.toml run
     Example: sentiment run --once --date 2026-11-24
     """
-    from sentiment.jobs import Jobs, Schedule
-    from sentiment.pipeline import Pipeline
-    from sentiment.worker import lock_for, run_once, serve
+    from sentiment.worker.jobs import Jobs, Schedule
+    from sentiment.pipeline.analysis import Pipeline
+    from sentiment.worker.runner import lock_for, run_once, serve
 
     if day and not once:
         raise click.UsageError("--date only applies with --once")

@@ -9,7 +9,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sentiment import text as textmod
+from sentiment.lang import text as textmod
 from sentiment.errors import RowError
 from sentiment.ingest.records import KINDS, RawRecord
 from sentiment.ingest import values

@@ -7,7 +7,7 @@ project does not depend on):
 A randomly initialised 2-layer BERT (hidden size 32) over the 400 commonest characters of
 rules/reviews.txt plus a few ASCII word pieces, saved by transformers in both weight formats,
 and reference.json: what transformers' tokenizers (fast and slow agree) and BertModel give for
-some texts, which tests/test_encoder.py compares `sentiment.encoder` against.
+some texts, which tests/test_encoder.py compares `sentiment.model.encoder` against.
 """
 import collections
 import json

@@ -28,10 +28,10 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlite_utils
 
 from sentiment import store
-from sentiment.analysis_worker import DOC_FIELDS, analyze_chunk, start_worker, versions
+from sentiment.pipeline.pool_worker import DOC_FIELDS, analyze_chunk, start_worker, versions
 from sentiment.config import Settings
 from sentiment.errors import SentimentError
-from sentiment.ingest.files import Analyzer, AsyncAnalyzer, expand_paths
+from sentiment.pipeline.files import Analyzer, AsyncAnalyzer, expand_paths
 
 IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from sentiment import nlp
+from sentiment.model import training as nlp
 from sentiment.errors import ModelError
-from sentiment.model import Model
+from sentiment.model.linear import Model
 
 MIN_PER_CLASS = 20
 

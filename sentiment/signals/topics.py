@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import sqlite_utils
 
-from sentiment.clusters import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
+from sentiment.signals.clusters import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
 
 # 1-char words that name a complaint on their own
 MEANINGFUL_CHARS = frozenset("坏破烂脏臭漏假差慢贵丑硬软薄厚松紧痒疼痛霉馊酸苦咸腥潮湿旧歪裂断掉卡吵响短粗褪锈")
@@ -107,7 +107,7 @@ def keywords(docs: Sequence[Sequence[str]], members: Sequence[int], idf: dict[st
 
 def topic_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str) -> list[Candidate]:
     """Topic clusters among unmatched negatives created in [start, end]."""
-    from sentiment.segment import get_segmenter
+    from sentiment.lang.segment import get_segmenter
 
     rows = db.execute(
         "SELECT d.id, d.created_at, d.item_id, d.item_title, a.tokens FROM documents d"

@@ -16,9 +16,9 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 from sentiment.errors import ConfigError
-from sentiment.inbox import InboxState, poll_inbox
-from sentiment.ingest.files import Analyzer, AsyncAnalyzer
-from sentiment.pipeline import Pipeline
+from sentiment.worker.inbox import InboxState, poll_inbox
+from sentiment.pipeline.files import Analyzer, AsyncAnalyzer
+from sentiment.pipeline.analysis import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Jobs:
     def inbox(self, now: datetime) -> dict[str, Any]:
         """Ingest complete inbox files; a large drop (over 2 MB, 2+ CPUs) is analyzed in
         processes beside this one, like `sentiment ingest` does, else in this process."""
-        from sentiment.analysis_pool import open_analyzer
+        from sentiment.pipeline.pool import open_analyzer
 
         db = self.db()
         processes = 0
@@ -122,7 +122,7 @@ class Jobs:
 
         A large backlog (`ingest --no-analyze` of a big export) is analyzed in processes
         beside this one, as `sentiment ingest` analyzes large files; a small one in-process."""
-        from sentiment.analysis_pool import AUTO_JOBS_MIN_PENDING, AnalysisProcessDied, analyzer_of, backlog_jobs
+        from sentiment.pipeline.pool import AUTO_JOBS_MIN_PENDING, AnalysisProcessDied, analyzer_of, backlog_jobs
 
         db = self.db()
         pending = count_pending(db, AUTO_JOBS_MIN_PENDING)  # with none, the only scan of documents
@@ -140,20 +140,20 @@ class Jobs:
             detail["analyzed_before_death"] = exc.written
             detail["analyzed"] = exc.written + analyze_pending(db, self.pipeline, self.stop)
         if self.pipeline.rules is not None:
-            from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+            from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
             report = update_clusters(db, cluster_settings_from_rules(self.pipeline.rules.rules), now,
                                      options=cluster_options(self.settings))
             detail["clusters"] = report.to_json() if hasattr(report, "to_json") else str(report)
-        from sentiment.alerts import queue_alerts
-        from sentiment.triage import reopen_on_new_members
+        from sentiment.reports.alerts import queue_alerts
+        from sentiment.signals.triage import reopen_on_new_members
 
         detail["reopened"] = len(reopen_on_new_members(db, now))
         detail["alerts"] = len(queue_alerts(db, self.settings, now, rules=self.pipeline.rules))
         return detail
 
     def digest(self, now: datetime, day: date | None = None) -> dict[str, Any]:
-        from sentiment.digest import queue_digests
+        from sentiment.reports.digest import queue_digests
 
         day = day or digest_day(now, self.settings)
         db = self.db()
@@ -162,7 +162,7 @@ class Jobs:
         return {"day": day.isoformat(), "queued": sum(1 for i in ids if i > last)}
 
     def outbox(self, now: datetime) -> dict[str, Any]:
-        from sentiment.mailer import send_pending
+        from sentiment.reports.outbox import send_pending
 
         return dict(send_pending(self.db(), self.settings, now))
 
@@ -196,7 +196,7 @@ def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threadi
     If an analysis process dies, the AnalysisProcessDied raised says in `written` how many
     documents the processes had analyzed in transactions committed before that.
     """
-    from sentiment.analysis_pool import AnalysisProcessDied
+    from sentiment.pipeline.pool import AnalysisProcessDied
 
     analyze = analyzer or pipeline.analyze_new
     total, after, committed = 0, 0, 0

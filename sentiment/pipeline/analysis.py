@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sentiment import text as textmod
+from sentiment.lang import text as textmod
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
-from sentiment.jsontext import compact
-from sentiment.segment import Segmenter, Token, analysis_segmenter
+from sentiment.lang.jsontext import compact
+from sentiment.lang.segment import Segmenter, Token, analysis_segmenter
 
 if TYPE_CHECKING:  # sqlite_utils (and numpy with it) stays out of analysis worker processes
     import sqlite_utils
 
-    from sentiment.model import Model
-    from sentiment.rules import Hit, RuleSet
+    from sentiment.model.linear import Model
+    from sentiment.rules.loader import Hit, RuleSet
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_paths: Sequence[Path] | None = None) -> "Pipeline":
-        from sentiment.nlp import load_model
+        from sentiment.model.training import load_model
 
         model = load_model(settings.model_path)
         rules = load_ruleset(rules_paths if rules_paths is not None else settings.rules_paths)
@@ -117,7 +117,7 @@ class Pipeline:
     def match(self, text: str, spans: list[Token], **fields: Any) -> list["Hit"]:
         if self.rules is None:
             return []
-        from sentiment.rules import MatchInput
+        from sentiment.rules.loader import MatchInput
 
         return self.rules.match(MatchInput(text=text, tokens=spans, **fields))
 
@@ -175,7 +175,7 @@ class Pipeline:
 def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet":
     """The bundled rule pack plus configured extra paths."""
     from sentiment.resources import rules_dir
-    from sentiment.rules import load_rules
+    from sentiment.rules.loader import load_rules
 
     extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
     return load_rules([rules_dir(), *extra])

@@ -11,7 +11,7 @@ A literal occurrence counts as present unless (in this order) it is inside a
 Latin word (ins in inside), inside a mask word (媒体 in 多媒体), cuts a jieba
 token badly (1-char term inside a longer token: 假 in 假期; a 1-2 char term
 crossing token boundaries: 有效 in 没有/效果), or is discarded by
-`sentiment.negation.Scopes` (question, negated, hypothetical).
+`sentiment.lang.negation.Scopes` (question, negated, hypothetical).
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import ahocorasick
 
-from sentiment.negation import NEGATORS, Scopes, fallback_tokens
-from sentiment.prefilter import Shadow, map_shadow, possible, shadow, triggers
-from sentiment.query import Occ, Term, walk_terms
+from sentiment.lang.negation import NEGATORS, Scopes, fallback_tokens
+from sentiment.rules.prefilter import Shadow, map_shadow, possible, shadow, triggers
+from sentiment.rules.query import Occ, Term, walk_terms
 
 if TYPE_CHECKING:
-    from sentiment.rules import Compiled, Hit, MatchInput
+    from sentiment.rules.loader import Compiled, Hit, MatchInput
 
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _NEGATOR_CHARS = frozenset("不没无未非别")
@@ -97,7 +97,7 @@ class Matcher:
         return self.keys[text]
 
     def dictionary_terms(self, masks: Sequence[str]) -> tuple[str, ...]:
-        from sentiment.rules import is_dictionary_term
+        from sentiment.rules.loader import is_dictionary_term
 
         words = {self.key_text[i] for i in self.lits} | set(masks)
         return tuple(sorted(w for w in words if is_dictionary_term(w)))
@@ -125,7 +125,7 @@ class Matcher:
                        for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
 
     def match(self, doc: "MatchInput") -> list["Hit"]:
-        from sentiment.rules import Hit
+        from sentiment.rules.loader import Hit
 
         low = lower(doc.text) if doc.text else ""
         cands, found = self._scan(low)
@@ -200,7 +200,7 @@ def _discarded(ctx: "DocContext", terms: list[Term]) -> list[dict[str, Any]]:
 
 
 class DocContext:
-    """One document's occurrences and scopes; implements sentiment.query.Context."""
+    """One document's occurrences and scopes; implements sentiment.rules.query.Context."""
 
     def __init__(self, m: Matcher, doc: "MatchInput", low: str, found: list[tuple[int, int, int]]) -> None:
         self.doc = doc

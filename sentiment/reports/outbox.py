@@ -34,7 +34,7 @@ import sqlite_utils
 
 from sentiment.config import Settings
 from sentiment.store import transaction
-from sentiment.transports import MailError, make_transport
+from sentiment.reports.transports import MailError, make_transport
 
 log = logging.getLogger(__name__)
 

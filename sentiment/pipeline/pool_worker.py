@@ -2,7 +2,7 @@
 
 Kept apart from `analysis_pool` so that a worker imports only the analysis path
 (jieba, the model, the rules): not sqlite_utils, numpy or the ingestion code,
-about 40 MB less in each worker (nor pkg_resources: `sentiment.segment` keeps
+about 40 MB less in each worker (nor pkg_resources: `sentiment.lang.segment` keeps
 jieba from importing it).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def start_worker(settings: Settings) -> None:
     # 21.2 s with OpenBLAS's default of a thread per core in each). Set before NumPy loads.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    from sentiment.pipeline import Pipeline
+    from sentiment.pipeline.analysis import Pipeline
 
     try:
         _pipeline = Pipeline.from_settings(settings)

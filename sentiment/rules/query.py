@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import Protocol, Union
 
 from sentiment.errors import RuleError
-from sentiment.text import normalize
+from sentiment.lang.text import normalize
 
 Occ = tuple[int, int, int, int]  # start, end (chars), first token, last token
 FIELDS = ("kind", "rating", "score", "item", "sku")

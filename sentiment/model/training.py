@@ -1,11 +1,11 @@
 """Sentiment scoring: load the bundled model, train the builtin or a shop's own model, evaluate.
 
 Run time needs only the standard library (plus jieba for segmentation): the
-model is a dict of feature weights (see `sentiment.model`). Training uses
+model is a dict of feature weights (see `sentiment.model.linear`). Training uses
 scikit-learn's logistic regression, imported only inside `train*`.
 
-    >>> from sentiment.nlp import load_model
-    >>> from sentiment.text import normalize
+    >>> from sentiment.model.training import load_model
+    >>> from sentiment.lang.text import normalize
     >>> p, tokens = load_model().score(normalize("质量太差了"))
 """
 from __future__ import annotations
@@ -20,15 +20,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sentiment import features
+from sentiment.model import features
 from sentiment.errors import IngestError, ModelError
-from sentiment.model import MODEL_FORMAT, Model
+from sentiment.model.linear import MODEL_FORMAT, Model
 from sentiment.resources import models_dir, rules_dir
-from sentiment.segment import analysis_segmenter
-from sentiment.text import normalize
+from sentiment.lang.segment import analysis_segmenter
+from sentiment.lang.text import normalize
 
 if TYPE_CHECKING:
-    from sentiment.encoder import Encoder
+    from sentiment.model.encoder import Encoder
 
 __all__ = [
     "MODEL_FORMAT", "Model", "TrainParams", "load_model", "default_model_path", "train_builtin",
@@ -221,7 +221,7 @@ def train(
     and the shop's texts alone 0.898. The mean drops its weights smaller than
     `MEAN_MIN_WEIGHT` (or `params.min_weight`, if larger). Classes are balanced by weighting.
 
-    encoder: a pretrained BERT model directory (`sentiment.encoder`). The model then also
+    encoder: a pretrained BERT model directory (`sentiment.model.encoder`). The model then also
     reads the encoder's sentence vectors: see `_encoder_head`. It scores far more slowly
     (about 200 texts/s on 2 cores instead of thousands).
     """
@@ -236,7 +236,7 @@ def train(
     y = [lab for _, lab in pairs]
     loaded = None
     if encoder is not None:  # its problems before minutes of fitting
-        from sentiment.encoder import Encoder
+        from sentiment.model.encoder import Encoder
 
         loaded = Encoder(Path(encoder))
         if min(y.count(0), y.count(1)) < ENCODER_FOLDS:
@@ -276,7 +276,7 @@ def _encoder_head(model: Model, x: list[str], y: list[int], fit: Any, encoder: E
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    from sentiment.encoder import EncoderHead
+    from sentiment.model.encoder import EncoderHead
 
     vectors = encoder.encode(x)
     labels = np.asarray(y)

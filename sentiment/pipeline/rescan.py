@@ -18,11 +18,11 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 from sentiment.ingest.normalize import SOURCE_TZ
-from sentiment.pipeline import Analysis, Pipeline
-from sentiment.rules import MatchInput
+from sentiment.pipeline.analysis import Analysis, Pipeline
+from sentiment.rules.loader import MatchInput
 
 if TYPE_CHECKING:
-    from sentiment.rules import Hit, RuleSet
+    from sentiment.rules.loader import Hit, RuleSet
 
 CHUNK = 5000
 
@@ -253,7 +253,7 @@ def rescan_and_cluster(db: sqlite_utils.Database, pipeline: Pipeline, settings: 
     """Rescan, then bring clusters up to date with the new hits (not in a dry run)."""
     report = rescan(db, pipeline, since=since, **kwargs)
     if not report.dry_run and pipeline.rules is not None:
-        from sentiment.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+        from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
         moment = now or datetime.now(settings.tz)
         result = update_clusters(db, cluster_settings_from_rules(pipeline.rules.rules), moment,

@@ -12,7 +12,7 @@ Four kinds, all recomputed by `update_clusters` inside one transaction:
   floor), or share > mean + k*max(std, floor). Id = hash(kind, item, day).
   Days before the store holds a full baseline (earliest document + baseline
   days) are not judged, so a first import does not flag every busy item.
-- ``topic`` and ``duplicate``: see `sentiment.topics`.
+- ``topic`` and ``duplicate``: see `sentiment.signals.topics`.
 
 Times are compared as ISO strings, so bounds are written in the configured
 timezone, the one ingestion stores `created_at` in. Documents after `now` are
@@ -208,7 +208,7 @@ def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str
 
     Idempotent: the same data and `now` change nothing on a second run.
     """
-    from sentiment import topics
+    from sentiment.signals import topics
 
     opts = options or ClusterOptions()
     horizon = now - timedelta(days=opts.lookback_days)

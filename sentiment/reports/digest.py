@@ -3,7 +3,7 @@
 The data `build_digest` returns is JSON-serialisable (`sentiment digest --json`
 prints it); `render_digest` only applies `reports/templates/` with autoescape
 and `StrictUndefined`, then inlines the CSS. Display helpers (names, links,
-excerpts, the Jinja environment) live in `sentiment.mailrender`.
+excerpts, the Jinja environment) live in `sentiment.reports.render`.
 
 Triage decides what a digest shows: clusters and documents that triage resolved
 or ignored are left out, every cluster shown carries its state and assignee, and
@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from sentiment import triage
+from sentiment.signals import triage
 from sentiment.config import Settings
 from sentiment.errors import ConfigError
-from sentiment.mailrender import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
+from sentiment.reports.render import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
                                   audience_name, category_name, cluster_title, digest_subject, doc_view, fit,
                                   highlight, item_link, make_env, render_pair, short, state_name)
 
@@ -59,9 +59,9 @@ def rule_list(rules: Any) -> list[Any]:
 
 
 def load_default_rules(settings: Settings) -> Any:
-    """The configured rule pack, or None while `sentiment.rules` is not available."""
+    """The configured rule pack, or None while `sentiment.rules.loader` is not available."""
     try:
-        from sentiment.pipeline import load_ruleset
+        from sentiment.pipeline.analysis import load_ruleset
         return load_ruleset(settings.rules_paths)
     except ImportError:
         log.warning("rule engine not available; using the built-in category owners")
@@ -370,7 +370,7 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
                   audiences: Iterable[str] | None = None, rules: Any = None,
                   now: datetime | None = None) -> list[int]:
     """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>)."""
-    from sentiment import mailer
+    from sentiment.reports import outbox as mailer
 
     configured = mailer.audiences(settings)
     names = list(audiences) if audiences is not None else sorted(configured)

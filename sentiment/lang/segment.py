@@ -10,7 +10,7 @@ HMM, `cut` runs jieba's own DAG/max-probability algorithm re-implemented
 with memoized log-probabilities and a clause cache: identical words (checked on
 83k review texts), 1.5-2x faster than `Tokenizer.lcut(text, HMM=False)` on
 distinct review texts, more where clauses repeat. The scan itself runs in C
-(`sentiment/_dag.c`, built by setup.py) when it was built: the same words
+(`sentiment/lang/_dag.c`, built by setup.py) when it was built: the same words
 (tested against the Python scan on ~18k texts), 3-4x faster per block, which made
 `analyze()` ~45% faster; without a C compiler the Python scan serves.
 """
@@ -45,7 +45,7 @@ finally:
 from sentiment.resources import rules_dir
 
 try:  # the C twin of Segmenter._cut_block_py (setup.py builds it when a compiler is there)
-    from sentiment._dag import Scanner as _CScanner
+    from sentiment.lang._dag import Scanner as _CScanner
 except ImportError:  # pragma: no cover - where no C compiler was available
     _CScanner = None
 
@@ -102,7 +102,7 @@ class Segmenter:
         self._logtotal = 0.0
         self._dictionary_id = ""
         self.native = native
-        self._scanner: Any = None  # the C scan (sentiment._dag.Scanner), when built and wanted
+        self._scanner: Any = None  # the C scan (sentiment.lang._dag.Scanner), when built and wanted
         self.stopwords = load_wordlist(self._dir / STOPWORDS_NAME)
 
     @property
@@ -137,7 +137,7 @@ class Segmenter:
             if _CScanner is not None and self.native:
                 self._scanner = _CScanner(self._tk.FREQ, self._logtotal, LOGP_CACHE_SIZE)
             elif self.native:
-                log.warning("the C segmentation scan (sentiment/_dag.c) was not built when the package was"
+                log.warning("the C segmentation scan (sentiment/lang/_dag.c) was not built when the package was"
                             " installed (no C compiler?): the same words, but analysis runs about 30% slower")
             self._ready = True
 
@@ -311,7 +311,7 @@ def get_segmenter(extra_words: tuple[str, ...] = ()) -> Segmenter:
 @lru_cache(maxsize=1)
 def bundled_terms() -> tuple[str, ...]:
     """The bundled rule pack's terms, for the jieba user dictionary."""
-    from sentiment.rules import load_rules
+    from sentiment.rules.loader import load_rules
 
     return tuple(sorted(load_rules([rules_dir()]).terms()))
 

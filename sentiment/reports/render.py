@@ -1,7 +1,7 @@
 """Display helpers shared by digests and alerts: Chinese names, item links, excerpts with
 highlighted terms, header-safe subjects, the Jinja environment and the size-fitting render loop.
 
-Nothing here reads the store; `sentiment.digest` and `sentiment.alerts` build the data and
+Nothing here reads the store; `sentiment.reports.digest` and `sentiment.reports.alerts` build the data and
 call these to turn it into a `RenderedMessage`.
 """
 from __future__ import annotations

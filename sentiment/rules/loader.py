@@ -21,9 +21,9 @@ see below)::
 `masks = ["多媒体", "曝光度"]` lists words inside which a term means something
 else: a term occurrence lying inside a mask occurrence is discarded.
 
-The query language is documented in `sentiment.query`; negation, hypothetical
-and question handling in `sentiment.negation`. `load_rules` compiles every
-enabled rule into one Aho-Corasick automaton (`sentiment.matcher`).
+The query language is documented in `sentiment.rules.query`; negation, hypothetical
+and question handling in `sentiment.lang.negation`. `load_rules` compiles every
+enabled rule into one Aho-Corasick automaton (`sentiment.rules.matcher`).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sentiment.errors import RuleError
-from sentiment.query import Node, parse
+from sentiment.rules.query import Node, parse
 from sentiment.resources import rules_dir
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -84,7 +84,7 @@ class Hit:
 
 @dataclass
 class MatchInput:
-    text: str  # normalized (sentiment.text.normalize)
+    text: str  # normalized (sentiment.lang.text.normalize)
     tokens: list[tuple[str, int, int]]  # segmenter tokens of `text`; [] -> approximate fallback
     kind: str = "review"
     rating: str | None = None
@@ -105,7 +105,7 @@ class RuleSet:
     """Compiled rules. `match` and `explain` are pure; build with `load_rules`."""
 
     def __init__(self, compiled: Sequence[Compiled], masks: Sequence[str] = ()) -> None:
-        from sentiment.matcher import Matcher
+        from sentiment.rules.matcher import Matcher
 
         self._compiled = tuple(compiled)
         self.rules: tuple[Rule, ...] = tuple(c.rule for c in compiled)
@@ -234,7 +234,7 @@ def _load_masks(path: Path, lines: list[str], masks: Any, loaded: _Loaded) -> No
         line = _key_line(lines, "masks", 0, len(lines))
         loaded.problems.append(f"{path}:{line}: masks must be a list of non-empty strings")
         return
-    from sentiment.text import normalize
+    from sentiment.lang.text import normalize
 
     loaded.masks.extend(normalize(m).lower() for m in masks)
 

@@ -6,7 +6,7 @@ File format (gzip-compressed JSON, written deterministically)::
      "bias": float, "norm": "l2" | "none", "params": {...},
      "lexicon": {word: polarity}, "weights": {feature: weight}}
 
-A model adapted with a pretrained encoder (`sentiment.encoder`) is format
+A model adapted with a pretrained encoder (`sentiment.model.encoder`) is format
 ENCODER_FORMAT and has one more key, "encoder": the encoder directory, its weights'
 sha256, and the regression on its vectors (older versions refuse such a file rather
 than score it without its encoder).
@@ -25,12 +25,12 @@ from operator import mul
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sentiment import features
+from sentiment.model import features
 from sentiment.errors import ModelError
-from sentiment.segment import Segmenter, analysis_segmenter
+from sentiment.lang.segment import Segmenter, analysis_segmenter
 
 if TYPE_CHECKING:
-    from sentiment.encoder import EncoderHead
+    from sentiment.model.encoder import EncoderHead
 
 MODEL_FORMAT = 1
 ENCODER_FORMAT = 2
@@ -201,7 +201,7 @@ class Model:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path}: not a sentiment model file (bad field: {exc})") from exc
         if data["format"] == ENCODER_FORMAT:
-            from sentiment.encoder import EncoderHead
+            from sentiment.model.encoder import EncoderHead
 
             if not isinstance(data.get("encoder"), dict):
                 raise ModelError(f"{path}: not a sentiment model file (format {ENCODER_FORMAT} without its encoder)")

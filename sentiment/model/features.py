@@ -1,7 +1,7 @@
 """Sentiment features from jieba tokens: negation scope, concession weighting, bigrams, lexicon.
 
 `extract(tokens)` turns a token list into a sparse feature dict
-``{name: value}`` that the linear model in `sentiment.nlp` scores:
+``{name: value}`` that the linear model in `sentiment.model.training` scores:
 
 - unigrams, with ``!`` prefixed inside a negation scope: after 不/没有/无/未/别/
   并非 ... up to the end of the clause (punctuation or a contrast word), and
@@ -45,7 +45,7 @@ from pathlib import Path
 
 from sentiment.errors import ModelError
 from sentiment.resources import rules_dir
-from sentiment.text import normalize
+from sentiment.lang.text import normalize
 
 LEXICON_NAME = "lexicon.txt"
 

@@ -12,7 +12,7 @@ from typing import Callable
 import sqlite_utils
 
 from sentiment.config import Settings
-from sentiment.ingest.files import EXPORT_SUFFIXES, Analyzer, FileResult, ingest_file
+from sentiment.pipeline.files import EXPORT_SUFFIXES, Analyzer, FileResult, ingest_file
 from sentiment.ingest.normalize import SOURCE_TZ, Context
 
 log = logging.getLogger(__name__)

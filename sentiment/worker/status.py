@@ -30,7 +30,7 @@ def worker_pid(settings: Settings) -> int | None:
 
 
 def _next_runs(settings: Settings, last: dict[str, dict[str, Any]], now: datetime) -> dict[str, str | None]:
-    from sentiment.jobs import Schedule
+    from sentiment.worker.jobs import Schedule
 
     schedule = Schedule.from_settings(settings)
     local = now.astimezone(settings.tz)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Union
 
-from sentiment.query import And, Near, Node, Or, Term
+from sentiment.rules.query import And, Near, Node, Or, Term
 
 Shadow = Union[bool, frozenset, tuple]
 

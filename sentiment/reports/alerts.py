@@ -18,11 +18,11 @@ from typing import Any, Mapping, Sequence
 
 import sqlite_utils
 
-from sentiment import mailer
+from sentiment.reports import outbox as mailer
 from sentiment.config import Settings
-from sentiment.digest import between, load_default_rules, rget, rule_list
+from sentiment.reports.digest import between, load_default_rules, rget, rule_list
 from sentiment.errors import ConfigError
-from sentiment.mailrender import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
+from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
                                   doc_view, fit, header_text, item_link, make_env, render_pair)
 from sentiment.store import transaction
 

@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sentiment import store
 from sentiment.errors import SentimentError
-from sentiment.jobs import Jobs, digest_due, record_run
+from sentiment.worker.jobs import Jobs, digest_due, record_run
 
 log = logging.getLogger(__name__)
 
