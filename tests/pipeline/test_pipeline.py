@@ -84,7 +84,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
 
         with warnings.catch_warnings():
             # click 8.5 deprecates click.get_text_stream, which `rescan` calls; tests/test_cli_rules.py
-            # has the failing test_bug_ for it. Here we only compare the rows rescan writes.
+            # has its own test. Here we only compare the rows rescan writes.
             warnings.filterwarnings("ignore", "'get_text_stream' is deprecated", DeprecationWarning)
             result = cli(paths["rescan"], "rescan", "--json")
         assert result.exit_code == 0, result.output

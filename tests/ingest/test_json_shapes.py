@@ -20,7 +20,7 @@ from sentiment.ingest.normalize import Context, to_documents
 from sentiment.ingest.records import BadRow, RawRecord
 from sentiment.ingest.shapes import detect_shape, json_shapes, shape_by_name
 
-JSON_DIR = Path(__file__).resolve().parent / "data" / "json"
+JSON_DIR = Path(__file__).resolve().parent.parent / "data" / "json"
 _JSONP = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*$", re.S)
 _FRAGMENT = re.compile(r'^\s*"[A-Za-z_]\w*"\s*:')
 

@@ -27,7 +27,7 @@ from sentiment.model.training import _own_reviews, evaluate, train
 from sentiment.resources import rules_dir
 from sentiment.lang.text import normalize
 
-TINY = Path(__file__).resolve().parent / "data" / "tiny_bert"
+TINY = Path(__file__).resolve().parent.parent / "data" / "tiny_bert"
 REFERENCE = json.loads((TINY / "reference.json").read_text(encoding="utf-8"))
 
 

@@ -1,7 +1,7 @@
 """`sentiment rules check|test` and `sentiment rescan` through the CLI, on real SQLite files.
 
 `sentiment rescan` calls click.get_text_stream, deprecated in click 8.5 (see
-test_bug_rescan_cli_calls_deprecated_click_get_text_stream); the other rescan tests
+test_rescan_cli_calls_deprecated_click_get_text_stream); the other rescan tests
 ignore that one warning so that they test what rescan does."""
 from __future__ import annotations
 
@@ -432,7 +432,7 @@ def test_rescan_analyzes_unanalyzed_documents(run_cli, own_export):
 
 # --- bugs -----------------------------------------------------------------------------------------
 
-def test_bug_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli):
+def test_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli):
     """sentiment/cli/rules.py:107-108 call click.get_text_stream, which click 8.5 (allowed by
     setup.cfg: click>=8.1,<9) deprecates; with the project's `filterwarnings = error` every
     `sentiment rescan` in the test suite raises DeprecationWarning instead of rescanning."""
@@ -441,7 +441,7 @@ def test_bug_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli
 
 
 @IGNORE_CLICK_DEPRECATION
-def test_bug_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_cli, tmp_path, own_export):
+def test_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_cli, tmp_path, own_export):
     """A rule edited in place (same id, new severity / query) is not rewritten by a rules-only
     rescan: sentiment/pipeline/rescan.py rescan() only replaces a document's hits when the *set of rule
     ids* changed (`changed={h.rule_id for h in hits} != old.keys()`, _stored_hits reads only rule_id
@@ -462,7 +462,7 @@ def test_bug_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(
 
 
 @IGNORE_CLICK_DEPRECATION
-def test_bug_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli, extra):
+def test_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli, extra):
     """sentiment/pipeline/rescan.py _filters() compares `d.created_at >= since.isoformat()` as strings.
     created_at is stored with +08:00, so a bound with another offset selects the wrong documents:
     --since 2024-06-09T16:00:00+00:00 (= 2024-06-10 00:00 +08:00) still selects the document
@@ -474,7 +474,7 @@ def test_bug_rescan_since_with_another_utc_offset_compares_strings(analyzed, run
 
 
 @IGNORE_CLICK_DEPRECATION
-def test_bug_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, run_cli, extra, tmp_path):
+def test_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, run_cli, extra, tmp_path):
     """With `[general] timezone = "Asia/Tokyo"`, --since 2024-06-10 means 2024-06-10T00:00:00+09:00
     (= 2024-06-09T23:00:00+08:00). The document created 2024-06-09T23:30:00+08:00 is after it, but
     sentiment/pipeline/rescan.py _filters() compares ISO strings ("2024-06-09T23:30..." < "2024-06-10T00:00...")
@@ -486,7 +486,7 @@ def test_bug_rescan_since_date_in_configured_timezone_compared_as_string(analyze
 
 
 @IGNORE_CLICK_DEPRECATION
-def test_bug_rules_only_rescan_keeps_tokens_and_score_a_fresh_ingest_would_change(
+def test_rules_only_rescan_keeps_tokens_and_score_a_fresh_ingest_would_change(
         analyzed, run_cli, extra, own_export, tmp_path):
     """Rule terms go into jieba's user dictionary (Pipeline.__init__: get_segmenter(rules.terms())),
     so adding a rule changes segmentation and therefore the model score of new documents.

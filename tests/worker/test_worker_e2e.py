@@ -139,7 +139,7 @@ def test_signal_finishes_the_current_file_and_exits_zero(tmp_path, signum):
     write_config(tmp_path, None)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from gen_reviews import write_csv
 
     big = write_csv(inbox / "big.csv", 4000)

@@ -23,7 +23,7 @@ from sentiment.worker.jobs import Jobs, Schedule, digest_day, digest_due
 from sentiment.worker.runner import WorkerLockedError, build_scheduler, lock_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"
 PLUGIN = DATA / "tabular" / "评论数据_20240510.csv"
 
 
@@ -180,7 +180,7 @@ def test_stale_lock_from_killed_worker_does_not_block(tmp_path):
 
 
 def _big_csv(path: Path, rows: int) -> None:
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from gen_reviews import write_csv
 
     write_csv(path, rows)

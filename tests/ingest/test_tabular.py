@@ -170,7 +170,7 @@ def test_plugin_duplicate_row_is_stored_once(run_cli, db_path):
     assert len([d for d in rows(db_path) if "物流超快" in d["text"]]) == 1
 
 
-def test_bug_plugin_bare_hellip_before_chinese_is_unescaped(run_cli, db_path):
+def test_plugin_bare_hellip_before_chinese_is_unescaped(run_cli, db_path):
     """BUG text.py _BARE_ENTITY (see test_text.py): `&hellip气味` stays in `text`."""
     ingest(run_cli, PLUGIN)
     fake = by_text(rows(db_path), "假货")
@@ -314,7 +314,7 @@ def test_legacy_tsv(run_cli, db_path):
     assert not [d for d in docs if d["parent_id"] == reviews[4]["id"]]
 
 
-def test_bug_legacy_append_comment_keeps_time_and_reply(run_cli, db_path):
+def test_legacy_append_comment_keeps_time_and_reply(run_cli, db_path):
     """BUG tabular.py _followup_text: from a legacy appendComment JSON object only `content`
     is kept; its `commentTime` (and `days`) and `reply` are dropped, so the follow-up has no
     created_at although the source gives one."""
@@ -399,7 +399,7 @@ def test_bad_rows_are_quarantined_with_path_row_reason(run_cli, db_path):
     assert good[2]["text"] == "质量一般 凑合穿吧"
 
 
-def test_bug_relative_followup_date_in_a_date_column(run_cli, db_path, tmp_path):
+def test_relative_followup_date_in_a_date_column(run_cli, db_path, tmp_path):
     """BUG normalize.py _created: a follow-up date column holding `收货后5天` (FORMATS §1C,
     §6.15) should give parent date + 5 days; parse_datetime raises RowError first, so the
     parse_days fallback is unreachable and the follow-up is quarantined."""
@@ -492,7 +492,7 @@ def test_same_text_on_different_dates_is_not_a_duplicate(run_cli, db_path, tmp_p
     assert data["files"][0]["new"] == 3
 
 
-def test_bug_excel_mangled_order_ids_are_recovered(run_cli, db_path, tmp_path):
+def test_excel_mangled_order_ids_are_recovered(run_cli, db_path, tmp_path):
     """BUG tabular.py _meta: 订单号 goes into meta with str(value), not through clean_id, so
     Excel-mangled order ids stay mangled ("3309081924709001.0", "1.23456789E+9")."""
     path = tmp_path / "orders.csv"

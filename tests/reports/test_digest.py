@@ -25,7 +25,7 @@ from sentiment.cli import cli
 from sentiment.config import build_settings
 from sentiment.errors import ConfigError
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 DAY = date(2024, 5, 1)
 XSS = "<script>alert('x')</script><img src=x onerror=alert(1)></table>质量太差了"
 
