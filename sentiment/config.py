@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sentiment.errors import ConfigError
+from sentiment.ingest.tabular import ALIASES
 
 DEFAULT_CONFIG_NAME = "sentiment.toml"
 DEFAULT_DB_NAME = "sentiment.db"
@@ -43,6 +44,15 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """[ingest]: extra header aliases (canonical field -> names) and the shop recorded on
+    documents that carry none. The CLI and the inbox both ingest with these."""
+
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    shop: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Paths are absolute once loaded."""
 
@@ -56,6 +66,7 @@ class Settings:
     rules_paths: tuple[Path, ...] = ()
     batch_size: int = DEFAULT_BATCH_SIZE
     mail: MailSettings = field(default_factory=MailSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     audiences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     schedule: Mapping[str, Any] = field(default_factory=dict)
     paths: Mapping[str, Path] = field(default_factory=dict)
@@ -172,6 +183,26 @@ def _audiences(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return result
 
 
+def _ingest(data: Mapping[str, Any]) -> IngestSettings:
+    table = _section(data, "ingest")
+    _check_keys("ingest", table, {"aliases", "shop"})
+    aliases = table.get("aliases", {})
+    if not isinstance(aliases, dict):
+        raise ConfigError("[ingest.aliases] must be a table: field = [\"header\", ...]")
+    result: dict[str, tuple[str, ...]] = {}
+    for name, names in aliases.items():
+        if name not in ALIASES:
+            raise ConfigError(f"[ingest.aliases]: unknown field {name!r} (known: {', '.join(ALIASES)})")
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise ConfigError(f"[ingest.aliases] {name}: expected a list of header names")
+        result[name] = tuple(names)
+    shop = table.get("shop")
+    if shop is not None and (not isinstance(shop, str) or not shop.strip()):
+        raise ConfigError("[ingest] shop: expected a shop name")
+    return IngestSettings(aliases=result, shop=shop)
+
+
 def _rules_paths(data: Mapping[str, Any], base: Path) -> tuple[Path, ...]:
     value = _section(data, "rules").get("paths", [])
     if isinstance(value, str):
@@ -214,6 +245,7 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         rules_paths=_rules_paths(data, base),
         batch_size=_number("general", "batch_size", general.get("batch_size", DEFAULT_BATCH_SIZE), int),
         mail=_mail(data, base, env),
+        ingest=_ingest(data),
         audiences=_audiences(data),
         schedule=_section(data, "schedule"),
         paths={k: _path(base, paths.get(k, k), f"[paths] {k}") for k in ("inbox", "processed", "failed")},

@@ -37,18 +37,17 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
 
     Example: sentiment ingest exports/评论数据_0501.csv rate.jsonp --shop 旗舰店
     """
-    from sentiment.pipeline.files import Context, format_names, ingest_paths, totals
-    from sentiment.ingest.normalize import SOURCE_TZ
+    from sentiment.ingest.reader import format_names
+    from sentiment.pipeline.files import ingest_options, ingest_paths, totals
 
     if fmt and fmt not in format_names():
         raise click.BadParameter(f"unknown format {fmt!r}; choose from: {', '.join(format_names())}",
                                  param_hint="--format")
     settings = env.settings
     db = env.open_db()
-    ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="", shop=shop)
-    aliases = settings.raw.get("ingest", {}).get("aliases") if isinstance(settings.raw.get("ingest"), dict) else None
+    options = ingest_options(settings, shop=shop, forced=fmt)
     with nullcontext() if no_analyze else _analyzer(env, paths, jobs) as analyzer:
-        results = ingest_paths(db, list(paths), ctx, forced=fmt, aliases=aliases, analyzer=analyzer)
+        results = ingest_paths(db, list(paths), options, analyzer=analyzer)
     summary = totals(results)
     if as_json:
         emit_json({"files": [r.to_json() for r in results], "totals": summary})

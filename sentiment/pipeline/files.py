@@ -1,25 +1,24 @@
 """Ingest files into the store: one file = one transaction = one `batches` row."""
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
 from sentiment import store
+from sentiment.config import Settings
 from sentiment.errors import IngestError, RowError
-from sentiment.ingest import containers, shapes, tabular
 from sentiment.ingest.normalize import Context, doc_id, to_documents
+from sentiment.ingest.normalize import SOURCE_TZ
+from sentiment.ingest.reader import expand_paths, file_digest, open_records
 from sentiment.ingest.records import BadRow, Parsed
 
 log = logging.getLogger(__name__)
 
 CHUNK = 2000
-EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".jsonp", ".js"}
-TABLE_SHAPES = ("review-table", "wdj-table", "legacy-tsv")
 
 # Called inside the file's transaction with the documents that were new.
 Analyzer = Callable[[sqlite_utils.Database, list[dict[str, Any]]], None]
@@ -42,6 +41,20 @@ class AsyncAnalyzer:
         """Forget documents handed over and not yet written."""
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """How files are read and what they are stamped with: one builder serves the CLI and the inbox."""
+
+    shop: str | None = None
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    forced: str | None = None
+
+
+def ingest_options(settings: Settings, *, shop: str | None = None, forced: str | None = None) -> IngestOptions:
+    """The options of `sentiment ingest` and of the worker's inbox: `[ingest]` settings, a flag wins."""
+    return IngestOptions(shop=shop or settings.ingest.shop, aliases=settings.ingest.aliases, forced=forced)
+
+
 @dataclass
 class FileResult:
     path: str
@@ -60,42 +73,6 @@ class FileResult:
         data = asdict(self)
         data.pop("batch_id")
         return data
-
-
-def format_names() -> list[str]:
-    """Values accepted by --format: containers and shape names."""
-    return [*containers.CONTAINERS, *TABLE_SHAPES, *(s.name for s in shapes.json_shapes())]
-
-
-def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; directories walked for export files (hidden and .part files skipped)."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                rel = child.relative_to(path).parts
-                if any(part.startswith(".") for part in rel) or child.suffix == ".part":
-                    continue
-                if child.suffix.lower() in EXPORT_SUFFIXES and not child.name.endswith(".error.txt"):
-                    yield child
-        else:
-            yield path
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-    except FileNotFoundError:
-        raise IngestError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise IngestError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise IngestError(f"{path}: cannot read: {exc.strerror}") from None
-    return digest.hexdigest(), size
 
 
 class _FileIngest:
@@ -146,84 +123,24 @@ class _FileIngest:
         self.pending = []
 
 
-def _records(path: Path, opened: containers.Table | containers.JsonDocs, forced: str | None,
-             index: tabular.AliasIndex, result: FileResult) -> Iterator[Parsed]:
-    if isinstance(opened, containers.Table):
-        table_forced = forced if forced in TABLE_SHAPES else None
-        result.shape, stream = tabular.parse_table(opened.rows, index, table_forced,
-                                                   fixed_width=opened.container != "xlsx")
-        yield from stream
-        return
-    yield from _json_records(opened, forced, result)
-
-
-def _json_records(opened: containers.JsonDocs, forced: str | None, result: FileResult) -> Iterator[Parsed]:
-    forced_shape = shapes.shape_by_name(forced) if forced else None
-    seen: list[str] = []
-    for where, doc in opened.docs:
-        if isinstance(doc, containers.JsonLineError):
-            yield BadRow(where.rstrip(": "), doc.reason, doc.raw)
-            continue
-        found = _shape_docs(doc, forced_shape, where)
-        if not found:
-            if where:  # a JSON-lines line nobody recognises: quarantine it, keep the rest
-                yield BadRow(where.rstrip(": "), "unrecognized JSON object", doc)
-                continue
-            raise IngestError("unrecognized JSON: not a known review or Q&A export shape")
-        for shape, part, part_where in found:
-            if shape.name not in seen:
-                seen.append(shape.name)
-            yield from shape.parse(part, part_where)
-    if not seen:
-        raise IngestError("no recognizable review or Q&A records in this JSON")
-    result.shape = seen[0] if len(seen) == 1 else "mixed:" + ",".join(seen)
-
-
-def _shape_docs(doc: Any, forced: shapes.JsonShape | None, where: str,
-                ) -> list[tuple[shapes.JsonShape, Any, str]]:
-    """The shape(s) of a document: itself, each element of a list of pages, or a single record
-    (a JSON-lines file of bare rate objects) read as a one-element list."""
-    def find(value: Any) -> shapes.JsonShape | None:
-        if forced is not None:
-            return forced if forced.detect(value) else None
-        return shapes.detect_shape(value)
-
-    shape = find(doc)
-    if shape:
-        return [(shape, doc, where)]
-    if isinstance(doc, list):
-        parts = []
-        for i, element in enumerate(doc):
-            sub = find(element)
-            if sub:
-                parts.append((sub, element, f"{where}[{i}]."))
-        return parts
-    if isinstance(doc, dict):
-        single = find([doc])
-        if single:
-            return [(single, [doc], where.rstrip(": ") + " " if where else "")]
-    return []
-
-
-def ingest_file(db: sqlite_utils.Database, path: Path, ctx_base: Context, *, forced: str | None = None,
-                aliases: Mapping[str, Any] | None = None, analyzer: Analyzer | None = None) -> FileResult:
+def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = IngestOptions(), *,
+                analyzer: Analyzer | None = None) -> FileResult:
     """Ingest one file in one transaction. A file-level problem rolls everything back."""
     try:
         sha, size = file_digest(path)
     except IngestError as exc:
         return FileResult(path=str(path), error=str(exc))
-    index = tabular.build_alias_index(aliases)
     try:
         with store.transaction(db):
             batch_id = store.start_batch(db, str(path), sha, size)
-            ctx = Context(tz=ctx_base.tz, batch_id=batch_id, ingested_at=store.utcnow(), shop=ctx_base.shop)
+            ctx = Context(tz=SOURCE_TZ, batch_id=batch_id, ingested_at=store.utcnow(), shop=options.shop)
             work = _FileIngest(db, path, sha, ctx, analyzer)
-            opened = containers.open_container(path, forced if forced in containers.CONTAINERS else None,
-                                               header_ok=lambda cells: tabular.is_header(cells, index))
-            work.result.format = opened.container
-            for item in _records(path, opened, forced, index, work.result):
+            reading, records = open_records(path, options.forced, options.aliases)
+            work.result.format = reading.container
+            for item in records:
                 work.add(item)
             work.flush()
+            work.result.shape = reading.shape
             if isinstance(analyzer, AsyncAnalyzer):
                 analyzer.drain(db)
             result = work.result
@@ -246,10 +163,10 @@ def _failed(db: sqlite_utils.Database, path: Path, sha: str, size: int, message:
     return FileResult(path=str(path), error=message, batch_id=batch_id)
 
 
-def ingest_paths(db: sqlite_utils.Database, paths: Sequence[Path], ctx: Context, **kwargs: Any,
-                 ) -> list[FileResult]:
+def ingest_paths(db: sqlite_utils.Database, paths: Sequence[Path], options: IngestOptions = IngestOptions(), *,
+                 analyzer: Analyzer | None = None) -> list[FileResult]:
     """Ingest every file (directories walked); failures are reported per file, others still land."""
-    return [ingest_file(db, path, ctx, **kwargs) for path in expand_paths(paths)]
+    return [ingest_file(db, path, options, analyzer=analyzer) for path in expand_paths(paths)]
 
 
 def totals(results: Sequence[FileResult]) -> dict[str, int]:

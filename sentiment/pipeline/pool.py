@@ -31,7 +31,8 @@ from sentiment import store
 from sentiment.pipeline.pool_worker import DOC_FIELDS, analyze_chunk, start_worker, versions
 from sentiment.config import Settings
 from sentiment.errors import SentimentError
-from sentiment.pipeline.files import Analyzer, AsyncAnalyzer, expand_paths
+from sentiment.ingest.reader import expand_paths
+from sentiment.pipeline.files import Analyzer, AsyncAnalyzer
 
 IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
 

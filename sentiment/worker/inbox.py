@@ -12,8 +12,8 @@ from typing import Callable
 import sqlite_utils
 
 from sentiment.config import Settings
-from sentiment.pipeline.files import EXPORT_SUFFIXES, Analyzer, FileResult, ingest_file
-from sentiment.ingest.normalize import SOURCE_TZ, Context
+from sentiment.ingest.reader import EXPORT_SUFFIXES
+from sentiment.pipeline.files import Analyzer, FileResult, ingest_file, ingest_options
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState,
     """
     inbox, processed, failed = inbox_dirs(settings)
     results = []
-    ctx = Context(tz=SOURCE_TZ, batch_id=None, ingested_at="")
+    options = ingest_options(settings)
     ready = ready_files(inbox, state, settle_seconds)
     if ready and analyzer_for is not None:
         analyzer = analyzer_for(ready)
@@ -97,7 +97,7 @@ def poll_inbox(db: sqlite_utils.Database, settings: Settings, state: InboxState,
         if path.suffix.lower() not in EXPORT_SUFFIXES:
             log.warning("inbox: %s has an unusual extension; trying to read it anyway", path.name)
         log.info("inbox: ingesting %s", path.name)
-        result = ingest_file(db, path, ctx, analyzer=analyzer)
+        result = ingest_file(db, path, options, analyzer=analyzer)
         moved = move_done(path, result, processed, failed)
         log.info("inbox: %s -> %s (new %d, duplicates %d, quarantined %d)%s", path.name, moved,
                  result.new, result.duplicates, result.quarantined, f" error: {result.error}" if result.error else "")

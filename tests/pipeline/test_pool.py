@@ -52,15 +52,19 @@ def test_a_file_that_fails_midway_leaves_nothing_and_the_next_file_lands(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of the failing file are still in the worker when it fails: they must not be written
     (not in its rolled-back transaction, nor in the next file's)."""
-    real_records = files._records
+    real_open = files.open_records
 
-    def failing_records(path, *args):  # type: ignore[no-untyped-def]
-        for n, record in enumerate(real_records(path, *args)):
-            if path.name == "fails.csv" and n == 10:
-                raise IngestError(f"{path}: line 12: simulated read failure")
-            yield record
+    def failing_open(path, *args):  # type: ignore[no-untyped-def]
+        reading, records = real_open(path, *args)
 
-    monkeypatch.setattr(files, "_records", failing_records)
+        def failing():  # type: ignore[no-untyped-def]
+            for n, record in enumerate(records):
+                if path.name == "fails.csv" and n == 10:
+                    raise IngestError(f"{path}: line 12: simulated read failure")
+                yield record
+        return reading, failing()
+
+    monkeypatch.setattr(files, "open_records", failing_open)
     monkeypatch.setattr(files, "CHUNK", 3)
     fails = tmp_path / "fails.csv"
     fails.write_bytes(EXPORTS[0].read_bytes())

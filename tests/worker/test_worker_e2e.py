@@ -114,10 +114,9 @@ def test_catch_up_sends_the_missed_digest_once(tmp_path):
         day = datetime(2026, 11, 24, 8, tzinfo=SHANGHAI)
         write_export(tmp_path / "export.csv", day)
         db = store.open_db(settings.db)
-        from sentiment.pipeline.files import Context, ingest_paths
-        from sentiment.ingest.normalize import SOURCE_TZ
+        from sentiment.pipeline.files import ingest_paths
 
-        ingest_paths(db, [tmp_path / "export.csv"], Context(SOURCE_TZ, None, ""), analyzer=pipeline.analyze_new)
+        ingest_paths(db, [tmp_path / "export.csv"], analyzer=pipeline.analyze_new)
         before_hour = datetime(2026, 11, 25, 8, 30, tzinfo=SHANGHAI)
         after_hour = datetime(2026, 11, 25, 11, 15, tzinfo=SHANGHAI)
 
