@@ -11,10 +11,11 @@ from sentiment.cli import Env, cli, emit_json, json_option, pass_env
 
 
 def _analyzer(env: Env, paths: Sequence[Path], jobs: int | None):  # type: ignore[no-untyped-def]
-    from sentiment.pipeline.pool import open_analyzer
     from sentiment.pipeline.analysis import Pipeline
+    from sentiment.pipeline.pool import open_analyzer
+    from sentiment.pipeline.writer import in_process
 
-    return open_analyzer(env.settings, paths, jobs, lambda: Pipeline.from_settings(env.settings).analyze_new)
+    return open_analyzer(env.settings, paths, jobs, lambda: in_process(Pipeline.from_settings(env.settings)))
 
 
 @cli.command()

@@ -53,7 +53,7 @@ def rules_test(env: Env, text: str, rules_paths: tuple[Path, ...], as_json: bool
     Example: sentiment rules test "没有发霉，但是客服态度很差" --json
     """
     from sentiment.pipeline.analysis import Pipeline
-    from sentiment.rules.loader import MatchInput
+    from sentiment.rules.records import MatchInput
 
     pipeline = Pipeline.from_settings(env.settings, [*env.settings.rules_paths, *rules_paths])
     result = pipeline.analyze(text)

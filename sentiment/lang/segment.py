@@ -308,23 +308,6 @@ def get_segmenter(extra_words: tuple[str, ...] = ()) -> Segmenter:
     return Segmenter(extra_words)
 
 
-@lru_cache(maxsize=1)
-def bundled_terms() -> tuple[str, ...]:
-    """The bundled rule pack's terms, for the jieba user dictionary."""
-    from sentiment.rules.loader import load_rules
-
-    return tuple(sorted(load_rules([rules_dir()]).terms()))
-
-
-def analysis_segmenter() -> Segmenter:
-    """The one segmenter that models are trained with and that analysis scores and matches
-    with: the user dictionary plus the bundled rule pack's terms. Only the bundled terms,
-    so that rules added or edited later never change segmentation (a rules-only rescan
-    matches what a fresh ingest stores); one segmenter, so that a model scores the words
-    it was trained on."""
-    return get_segmenter(bundled_terms())
-
-
 def _initialize(tk: jieba.Tokenizer) -> None:
     """`tk.initialize()`, reading jieba's prefix-dictionary cache in one piece when it exists.
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment.model import features
 from sentiment.errors import ModelError
-from sentiment.lang.segment import Segmenter, analysis_segmenter
+from sentiment.lang.segment import Segmenter
+from sentiment.rules.terms import analysis_segmenter
 
 if TYPE_CHECKING:
     from sentiment.model.encoder import EncoderHead

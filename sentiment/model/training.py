@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from sentiment.model import features
 from sentiment.errors import IngestError, ModelError
 from sentiment.model.linear import MODEL_FORMAT, Model
-from sentiment.resources import models_dir, rules_dir
-from sentiment.lang.segment import analysis_segmenter
+from sentiment.model.loading import default_model_path, load_model
+from sentiment.resources import rules_dir
+from sentiment.rules.terms import analysis_segmenter
 from sentiment.lang.text import normalize
 
 if TYPE_CHECKING:
@@ -35,13 +35,10 @@ __all__ = [
     "train", "read_labeled_csv", "evaluate", "builtin_corpus",
 ]
 
-DEFAULT_MODEL_NAME = "default.json.gz"
 BUILTIN_SERIES = "2026.12"
 BUILTIN_PREFIX = f"builtin-{BUILTIN_SERIES}"  # the default's version: this prefix, then its digest
 FEATURES_VERSION = 18  # bump when features or training change what a given input trains
 
-_cache: dict[Path, Model] = {}
-_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -94,22 +91,6 @@ ADAPT_PARAMS = TrainParams(C=10.0, min_count=2, nb_interp=0.3)
 # 0.9427 -> 0.9423, eprstmt 0.8834 both). base="none" keeps ADAPT_PARAMS.min_weight: a
 # small shop's own model has small weights, and pruning them cost eprstmt 0.8872 -> 0.8796.
 MEAN_MIN_WEIGHT = 0.2
-
-
-def default_model_path() -> Path:
-    return models_dir() / DEFAULT_MODEL_NAME
-
-
-def load_model(path: Path | None = None) -> Model:
-    """The model at `path` (None: the bundled default), loaded once per process."""
-    key = Path(path).resolve() if path is not None else default_model_path()
-    model = _cache.get(key)
-    if model is None:
-        with _cache_lock:
-            model = _cache.get(key)
-            if model is None:
-                model = _cache[key] = Model.load(key)
-    return model
 
 
 # ---------------------------------------------------------------- data

@@ -1,4 +1,4 @@
-"""The one analysis path: normalize -> segment -> score -> match rules -> store.
+"""The one analysis path: normalize -> segment -> score -> match rules (storing is `writer`).
 
 `sentiment.analyze()`, `sentiment score`, ingestion, the worker and
 `sentiment rescan` all go through `Pipeline`, so they give identical rows.
@@ -8,18 +8,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from sentiment.lang import text as textmod
 from sentiment.config import DEFAULT_NEGATIVE_BELOW, DEFAULT_POSITIVE_ABOVE, Settings
 from sentiment.lang.jsontext import compact
-from sentiment.lang.segment import Segmenter, Token, analysis_segmenter
+from sentiment.lang.segment import Segmenter, Token
+from sentiment.rules.terms import analysis_segmenter
 
-if TYPE_CHECKING:  # sqlite_utils (and numpy with it) stays out of analysis worker processes
-    import sqlite_utils
-
-    from sentiment.model.linear import Model
-    from sentiment.rules.loader import Hit, RuleSet
+from sentiment.model.linear import Model
+from sentiment.model.loading import load_model
+from sentiment.rules.loader import load_ruleset
+from sentiment.rules.records import Hit, MatchInput
+from sentiment.rules.ruleset import RuleSet
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Analysis:
     score: float | None
     label: str | None
     tokens: list[str]
-    hits: list["Hit"] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
     is_placeholder: bool = False
     spans: list[Token] = field(default_factory=list, repr=False)
 
@@ -45,7 +46,7 @@ class Analysis:
         }
 
 
-def hit_json(hit: "Hit") -> dict[str, Any]:
+def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         "rule_id": hit.rule_id, "category": hit.category, "severity": hit.severity,
         "owners": list(hit.owners), "immediate": hit.immediate,
@@ -59,7 +60,7 @@ QUESTION_NEGATIVE_FACTOR = 0.5
 class Pipeline:
     """Model, segmenter and compiled rules, loaded once and reused for every text."""
 
-    def __init__(self, model: "Model", rules: "RuleSet | None", *,
+    def __init__(self, model: Model, rules: RuleSet | None, *,
                  negative_below: float = DEFAULT_NEGATIVE_BELOW,
                  positive_above: float = DEFAULT_POSITIVE_ABOVE) -> None:
         self.model = model
@@ -71,8 +72,6 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_paths: Sequence[Path] | None = None) -> "Pipeline":
-        from sentiment.model.training import load_model
-
         model = load_model(settings.model_path)
         rules = load_ruleset(rules_paths if rules_paths is not None else settings.rules_paths)
         return cls(model, rules, negative_below=settings.negative_below,
@@ -114,11 +113,9 @@ class Pipeline:
         question = kind == "question" or text.endswith(("?", "？"))
         return Analysis(text, score, self.label(score, question=question), words, hits, False, spans)
 
-    def match(self, text: str, spans: list[Token], **fields: Any) -> list["Hit"]:
+    def match(self, text: str, spans: list[Token], **fields: Any) -> list[Hit]:
         if self.rules is None:
             return []
-        from sentiment.rules.loader import MatchInput
-
         return self.rules.match(MatchInput(text=text, tokens=spans, **fields))
 
     def prime(self, texts: Iterable[str]) -> None:
@@ -145,7 +142,7 @@ class Pipeline:
         return row, self.hit_rows(doc, analysis.hits)
 
     @staticmethod
-    def hit_rows(doc: dict[str, Any], hits: Sequence["Hit"]) -> list[dict[str, Any]]:
+    def hit_rows(doc: dict[str, Any], hits: Sequence[Hit]) -> list[dict[str, Any]]:
         """The `rule_hits` rows of one document."""
         return [{
             "document_id": doc["id"], "rule_id": h.rule_id, "category": h.category, "severity": h.severity,
@@ -164,18 +161,4 @@ class Pipeline:
             hits.extend(doc_hits)
         return rows, hits
 
-    def analyze_new(self, db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> None:
-        """Analyze freshly stored documents and write their rows (inside the caller's transaction)."""
-        from sentiment import store
 
-        store.save_analyses(db, *self.analysis_rows(docs, store.utcnow()))
-        store.remember_ruleset(db, self.rules_version, self.rule_digests)
-
-
-def load_ruleset(paths: Iterable[Path] | None) -> "RuleSet":
-    """The bundled rule pack plus configured extra paths."""
-    from sentiment.resources import rules_dir
-    from sentiment.rules.loader import load_rules
-
-    extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
-    return load_rules([rules_dir(), *extra])

@@ -6,7 +6,7 @@ new documents the main process sends them. The main process goes on parsing
 and storing the next chunk meanwhile, and writes each chunk's `analyses` and
 `rule_hits` rows when they come back, inside the same per-file transaction as
 before: a file still lands whole or not at all, and the rows are those
-`Pipeline.analyze_new` writes in-process (the same `Pipeline.rows`).
+`writer.in_process` writes in-process (the same `Pipeline.rows`).
 
 Workers are started with "spawn" (not fork), so this is safe in a process
 that runs threads. The main process starts parsing while they load. A worker
@@ -33,6 +33,7 @@ from sentiment.config import Settings
 from sentiment.errors import SentimentError
 from sentiment.ingest.reader import expand_paths
 from sentiment.pipeline.files import Analyzer, AsyncAnalyzer
+from sentiment.pipeline.writer import write_analyses
 
 IN_FLIGHT_PER_JOB = 2  # chunks queued per worker: enough to keep it busy, little memory
 
@@ -158,9 +159,8 @@ class AnalysisPool(AsyncAnalyzer):
     def _write(self, db: sqlite_utils.Database, future: Future) -> None:
         rules_version, rule_digests = self._result(self._versions)  # done after the first write
         rows, hits = self._result(future)
-        store.save_analyses(db, rows, hits)
+        write_analyses(db, rows, hits, rules_version, rule_digests)
         self.written += len(rows)
-        store.remember_ruleset(db, rules_version, rule_digests)
 
     def _result(self, future: Future) -> Any:
         try:

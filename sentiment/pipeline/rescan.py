@@ -11,7 +11,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -19,10 +19,10 @@ from sentiment import store
 from sentiment.config import Settings
 from sentiment.ingest.normalize import SOURCE_TZ
 from sentiment.pipeline.analysis import Analysis, Pipeline
-from sentiment.rules.loader import MatchInput
-
-if TYPE_CHECKING:
-    from sentiment.rules.loader import Hit, RuleSet
+from sentiment.pipeline.writer import write_analyses
+from sentiment.rules.records import Hit, MatchInput
+from sentiment.rules.ruleset import RuleSet
+from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
 CHUNK = 5000
 
@@ -189,13 +189,12 @@ class _Chunk:
 
     def write(self, db: sqlite_utils.Database, rows: list[sqlite3.Row], where: str, params: list[Any]) -> None:
         with store.transaction(db):
-            store.save_analyses(db, self.full, self.full_hits)
+            write_analyses(db, self.full, self.full_hits, self.pipeline.rules_version, self.pipeline.rule_digests)
             store.drop_hits(db, self.dropped)
             store.insert_hits(db, self.hits)
             if self.bump:  # re-matched on stored tokens: now matched by the current rules
                 store.set_rules_version_range(db, rows[0]["rowid"] - 1, rows[-1]["rowid"], where, params,
                                               self.pipeline.model.version, self.pipeline.rules_version, self.now)
-            store.remember_ruleset(db, self.pipeline.rules_version, self.pipeline.rule_digests)
 
 
 def _needs_analysis(row: dict[str, Any], pipeline: Pipeline) -> bool:
@@ -253,8 +252,6 @@ def rescan_and_cluster(db: sqlite_utils.Database, pipeline: Pipeline, settings: 
     """Rescan, then bring clusters up to date with the new hits (not in a dry run)."""
     report = rescan(db, pipeline, since=since, **kwargs)
     if not report.dry_run and pipeline.rules is not None:
-        from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
-
         moment = now or datetime.now(settings.tz)
         result = update_clusters(db, cluster_settings_from_rules(pipeline.rules.rules), moment,
                                  since=since, options=cluster_options(settings))

@@ -22,6 +22,7 @@ import sqlite_utils
 
 from sentiment.signals import triage
 from sentiment.config import Settings
+from sentiment.rules.loader import load_ruleset
 from sentiment.errors import ConfigError
 from sentiment.reports.render import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
                                   audience_name, category_name, cluster_title, digest_subject, doc_view, fit,
@@ -59,13 +60,8 @@ def rule_list(rules: Any) -> list[Any]:
 
 
 def load_default_rules(settings: Settings) -> Any:
-    """The configured rule pack, or None while `sentiment.rules.loader` is not available."""
-    try:
-        from sentiment.pipeline.analysis import load_ruleset
-        return load_ruleset(settings.rules_paths)
-    except ImportError:
-        log.warning("rule engine not available; using the built-in category owners")
-        return None
+    """The configured rule pack."""
+    return load_ruleset(settings.rules_paths)
 
 
 def rget(rule: Any, name: str, default: Any = None) -> Any:

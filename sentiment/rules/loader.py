@@ -27,8 +27,6 @@ enabled rule into one Aho-Corasick automaton (`sentiment.rules.matcher`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -37,7 +35,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sentiment.errors import RuleError
+from sentiment.lang.text import normalize
 from sentiment.rules.query import Node, parse
+from sentiment.rules.records import Compiled, Rule
+from sentiment.rules.ruleset import RuleSet
 from sentiment.resources import rules_dir
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -50,105 +51,6 @@ _ID = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_-]+)*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _TOML_LINE = re.compile(r"line (\d+)")
-_NEGATOR_CHARS = re.compile(r"[不没无未非别]")
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    category: str
-    name: str
-    severity: str
-    owners: tuple[str, ...]
-    immediate: bool
-    query: str
-    window: timedelta
-    min_count: int
-    cooldown: timedelta
-    file: str
-    line: int
-    description: str = ""
-    exclude: str | None = None
-
-
-@dataclass(frozen=True)
-class Hit:
-    rule_id: str
-    category: str
-    severity: str
-    owners: tuple[str, ...]
-    immediate: bool
-    terms: tuple[tuple[str, int, int], ...]  # matched text, start, end in the normalized text
-
-
-@dataclass
-class MatchInput:
-    text: str  # normalized (sentiment.lang.text.normalize)
-    tokens: list[tuple[str, int, int]]  # segmenter tokens of `text`; [] -> approximate fallback
-    kind: str = "review"
-    rating: str | None = None
-    score: float | None = None
-    item_id: str | None = None
-    sku: str | None = None
-
-
-@dataclass(frozen=True)
-class Compiled:
-    rule: Rule
-    node: Node
-    exclude: Node | None
-    enabled: bool = True
-
-
-class RuleSet:
-    """Compiled rules. `match` and `explain` are pure; build with `load_rules`."""
-
-    def __init__(self, compiled: Sequence[Compiled], masks: Sequence[str] = ()) -> None:
-        from sentiment.rules.matcher import Matcher
-
-        self._compiled = tuple(compiled)
-        self.rules: tuple[Rule, ...] = tuple(c.rule for c in compiled)
-        self.masks: tuple[str, ...] = tuple(sorted(set(masks)))
-        self._matcher = Matcher(compiled, self.masks)
-        self.version: str = _version(self.rules, self.masks)
-
-    def digests(self) -> dict[str, str]:
-        """rule id -> a digest of what decides its hits (query, exclude, masks, severity, ...):
-        a rescan re-matches only the rules whose digest changed."""
-        return {r.id: _version([r], self.masks) for r in self.rules}
-
-    def subset(self, rule_ids: Iterable[str]) -> "RuleSet":
-        """The same compiled rules restricted to `rule_ids` (same masks)."""
-        wanted = set(rule_ids)
-        return RuleSet([c for c in self._compiled if c.rule.id in wanted], self.masks)
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    def terms(self) -> tuple[str, ...]:
-        """Literal Chinese terms (and masks) for the jieba user dictionary.
-
-        Terms carrying a negator (不发货, 不是正品) are left out so that jieba
-        keeps the negator a separate word and negation scopes see it.
-        """
-        return self._matcher.dictionary_terms(self.masks)
-
-    def match(self, doc: MatchInput) -> list[Hit]:
-        return self._matcher.match(doc)
-
-    def explain(self, doc: MatchInput) -> list[dict[str, Any]]:
-        return self._matcher.explain(doc)
-
-
-def _version(rules: Sequence[Rule], masks: Sequence[str]) -> str:
-    payload = [
-        [r.id, r.category, r.name, r.severity, list(r.owners), r.immediate, r.query, r.exclude,
-         r.window.total_seconds(), r.min_count, r.cooldown.total_seconds()]
-        for r in sorted(rules, key=lambda r: r.id)
-    ]
-    blob = json.dumps([payload, list(masks)], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 # -- loading ---------------------------------------------------------------
@@ -234,8 +136,6 @@ def _load_masks(path: Path, lines: list[str], masks: Any, loaded: _Loaded) -> No
         line = _key_line(lines, "masks", 0, len(lines))
         loaded.problems.append(f"{path}:{line}: masks must be a list of non-empty strings")
         return
-    from sentiment.lang.text import normalize
-
     loaded.masks.extend(normalize(m).lower() for m in masks)
 
 
@@ -345,6 +245,7 @@ def _make_rule(v: dict[str, Any], path: Path, line: int) -> Rule:
     )
 
 
-def is_dictionary_term(term: str) -> bool:
-    """A literal worth adding to jieba: Chinese, 2+ chars, no negator inside."""
-    return len(term) >= 2 and bool(_CJK.search(term)) and not _NEGATOR_CHARS.search(term)
+def load_ruleset(paths: Iterable[Path] | None) -> RuleSet:
+    """The bundled rule pack plus configured extra paths."""
+    extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
+    return load_rules([rules_dir(), *extra])

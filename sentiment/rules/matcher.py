@@ -16,16 +16,15 @@ crossing token boundaries: 有效 in 没有/效果), or is discarded by
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import ahocorasick
 
 from sentiment.lang.negation import NEGATORS, Scopes, fallback_tokens
 from sentiment.rules.prefilter import Shadow, map_shadow, possible, shadow, triggers
 from sentiment.rules.query import Occ, Term, walk_terms
+from sentiment.rules.records import Compiled, Hit, MatchInput, is_dictionary_term
 
-if TYPE_CHECKING:
-    from sentiment.rules.loader import Compiled, Hit, MatchInput
 
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _NEGATOR_CHARS = frozenset("不没无未非别")
@@ -97,7 +96,6 @@ class Matcher:
         return self.keys[text]
 
     def dictionary_terms(self, masks: Sequence[str]) -> tuple[str, ...]:
-        from sentiment.rules.loader import is_dictionary_term
 
         words = {self.key_text[i] for i in self.lits} | set(masks)
         return tuple(sorted(w for w in words if is_dictionary_term(w)))
@@ -125,7 +123,6 @@ class Matcher:
                        for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
 
     def match(self, doc: "MatchInput") -> list["Hit"]:
-        from sentiment.rules.loader import Hit
 
         low = lower(doc.text) if doc.text else ""
         cands, found = self._scan(low)

@@ -16,14 +16,21 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 from sentiment.errors import ConfigError
-from sentiment.worker.inbox import InboxState, poll_inbox
-from sentiment.pipeline.files import Analyzer, AsyncAnalyzer
 from sentiment.pipeline.analysis import Pipeline
+from sentiment.pipeline.backlog import analyze_pending, count_pending
+from sentiment.pipeline import pool
+from sentiment.pipeline.pool import AnalysisProcessDied, analyzer_of, backlog_jobs, open_analyzer
+from sentiment.pipeline.writer import in_process
+from sentiment.reports.alerts import queue_alerts
+from sentiment.reports.digest import queue_digests
+from sentiment.reports.outbox import send_pending
+from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+from sentiment.signals.triage import reopen_on_new_members
+from sentiment.worker.inbox import InboxState, poll_inbox
 
 log = logging.getLogger(__name__)
 
 JOB_IDS = ("inbox", "analyze", "digest", "outbox")
-PENDING_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -99,15 +106,13 @@ class Jobs:
     def inbox(self, now: datetime) -> dict[str, Any]:
         """Ingest complete inbox files; a large drop (over 2 MB, 2+ CPUs) is analyzed in
         processes beside this one, like `sentiment ingest` does, else in this process."""
-        from sentiment.pipeline.pool import open_analyzer
-
         db = self.db()
         processes = 0
         with ExitStack() as stack:
             def analyzer_for(paths: list[Path]) -> Any:
                 nonlocal processes
                 analyzer = stack.enter_context(
-                    open_analyzer(self.settings, paths, None, lambda: self.pipeline.analyze_new,
+                    open_analyzer(self.settings, paths, None, lambda: in_process(self.pipeline),
                                   "the file goes to failed/; `sentiment ingest --jobs 0` analyzes it in one process"))
                 processes = getattr(analyzer, "jobs", 0)
                 return analyzer
@@ -122,15 +127,13 @@ class Jobs:
 
         A large backlog (`ingest --no-analyze` of a big export) is analyzed in processes
         beside this one, as `sentiment ingest` analyzes large files; a small one in-process."""
-        from sentiment.pipeline.pool import AUTO_JOBS_MIN_PENDING, AnalysisProcessDied, analyzer_of, backlog_jobs
-
         db = self.db()
-        pending = count_pending(db, AUTO_JOBS_MIN_PENDING)  # with none, the only scan of documents
+        pending = count_pending(db, pool.AUTO_JOBS_MIN_PENDING)  # with none, the only scan of documents
         processes = backlog_jobs(pending)
         detail: dict[str, Any] = {"analyzed": 0, "analysis_processes": processes}
         try:
             if pending:
-                with analyzer_of(self.settings, processes, lambda: self.pipeline.analyze_new,
+                with analyzer_of(self.settings, processes, lambda: in_process(self.pipeline),
                                  "the rest is analyzed in the worker process") as analyzer:
                     detail["analyzed"] = analyze_pending(db, self.pipeline, self.stop, analyzer)
         except AnalysisProcessDied as exc:
@@ -140,21 +143,14 @@ class Jobs:
             detail["analyzed_before_death"] = exc.written
             detail["analyzed"] = exc.written + analyze_pending(db, self.pipeline, self.stop)
         if self.pipeline.rules is not None:
-            from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
-
             report = update_clusters(db, cluster_settings_from_rules(self.pipeline.rules.rules), now,
                                      options=cluster_options(self.settings))
             detail["clusters"] = report.to_json() if hasattr(report, "to_json") else str(report)
-        from sentiment.reports.alerts import queue_alerts
-        from sentiment.signals.triage import reopen_on_new_members
-
         detail["reopened"] = len(reopen_on_new_members(db, now))
         detail["alerts"] = len(queue_alerts(db, self.settings, now, rules=self.pipeline.rules))
         return detail
 
     def digest(self, now: datetime, day: date | None = None) -> dict[str, Any]:
-        from sentiment.reports.digest import queue_digests
-
         day = day or digest_day(now, self.settings)
         db = self.db()
         last = db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
@@ -162,8 +158,6 @@ class Jobs:
         return {"day": day.isoformat(), "queued": sum(1 for i in ids if i > last)}
 
     def outbox(self, now: datetime) -> dict[str, Any]:
-        from sentiment.reports.outbox import send_pending
-
         return dict(send_pending(self.db(), self.settings, now))
 
 
@@ -175,52 +169,6 @@ def digest_day(now: datetime, settings: Settings) -> date:
 def digest_due(now: datetime, settings: Settings, schedule: Schedule) -> bool:
     local = now.astimezone(settings.tz)
     return local.time() >= schedule.digest_at
-
-
-_PENDING = "FROM documents d LEFT JOIN analyses a ON a.document_id = d.id WHERE a.document_id IS NULL"
-
-
-def count_pending(db: sqlite_utils.Database, limit: int) -> int:
-    """How many documents wait for analysis, counted up to `limit` (a bounded scan)."""
-    return db.execute(f"SELECT count(*) FROM (SELECT 1 {_PENDING} LIMIT ?)", [limit]).fetchone()[0]
-
-
-def analyze_pending(db: sqlite_utils.Database, pipeline: Pipeline, stop: threading.Event | None = None,
-                    analyzer: Analyzer | None = None) -> int:
-    """Analyze documents stored without analysis (e.g. `ingest --no-analyze`), chunk by chunk.
-
-    `analyzer` (default: in-process) may be an `AsyncAnalyzer` that writes a chunk's rows
-    later: the scan goes on past the chunks in flight by rowid, and what is in flight when
-    `stop` is set is written before returning. Each write is its own transaction; a crash
-    loses no more than the chunks not yet written, which stay pending for the next run.
-    If an analysis process dies, the AnalysisProcessDied raised says in `written` how many
-    documents the processes had analyzed in transactions committed before that.
-    """
-    from sentiment.pipeline.pool import AnalysisProcessDied
-
-    analyze = analyzer or pipeline.analyze_new
-    total, after, committed = 0, 0, 0
-    try:
-        while not (stop and stop.is_set()):
-            rows = [dict(r) for r in db.query(
-                f"SELECT d.rowid AS _rowid, d.* {_PENDING} AND d.rowid > ? ORDER BY d.rowid LIMIT ?",
-                [after, PENDING_CHUNK])]
-            if not rows:
-                break
-            after = rows[-1]["_rowid"]
-            for row in rows:
-                del row["_rowid"]
-            with store.transaction(db):
-                analyze(db, rows)
-            committed = getattr(analyzer, "written", 0)
-            total += len(rows)
-        if isinstance(analyzer, AsyncAnalyzer):
-            with store.transaction(db):
-                analyzer.drain(db)
-    except AnalysisProcessDied as exc:
-        exc.written = committed
-        raise
-    return total
 
 
 def record_run(db: sqlite_utils.Database, job: str, started: str, outcome: str, error: str | None = None,

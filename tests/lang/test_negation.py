@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.rules.loader import MatchInput, RuleSet, load_rules
+from sentiment.rules.loader import load_rules
+
+from sentiment.rules.records import MatchInput
+
+from sentiment.rules.ruleset import RuleSet
 from sentiment.lang.segment import Segmenter, get_segmenter
 from sentiment.lang.text import normalize
 

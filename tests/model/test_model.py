@@ -472,7 +472,7 @@ def test_models_score_the_words_that_analysis_cuts() -> None:
     benchmarks measure what `analyze()` gives. Before, rule terms such as 一次就坏 were tokens at
     analysis time that the model had never seen in training."""
     from sentiment import analyze
-    from sentiment.lang.segment import analysis_segmenter
+    from sentiment.rules.terms import analysis_segmenter
 
     model = load_model()
     assert model.segmenter is analysis_segmenter()

@@ -1,5 +1,5 @@
 """One analysis path: `ingest` (analysis on), `ingest --no-analyze` + the worker's
-`jobs.analyze_pending`, and `ingest --no-analyze` + `sentiment rescan` write identical
+`backlog.analyze_pending`, and `ingest --no-analyze` + `sentiment rescan` write identical
 `analyses` and `rule_hits` rows; `sentiment score` agrees with what was stored; and the
 `sentiment.analyze()` API contract. Real exports from tests/data, real SQLite files."""
 from __future__ import annotations
@@ -57,7 +57,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
     """The same exports analyzed three ways, into three stores (built once for the module)."""
     from sentiment import store
     from sentiment.config import load_settings
-    from sentiment.worker.jobs import analyze_pending
+    from sentiment.pipeline.backlog import analyze_pending
     from sentiment.pipeline.analysis import Pipeline
 
     base = tmp_path_factory.mktemp("one_path")

@@ -149,7 +149,7 @@ def test_worker_analyze_job_takes_a_large_backlog_in_processes(tmp_path: Path, m
     """Documents stored with --no-analyze: a backlog of AUTO_JOBS_MIN_PENDING or more is analyzed
     in processes, in small chunks with several in flight, and stored exactly as in-process
     analysis stores it; a second run finds nothing left to analyze."""
-    from sentiment.worker import jobs as jobs_module
+    from sentiment.pipeline import backlog as jobs_module
     from sentiment.config import load_settings
     from sentiment.worker.jobs import Jobs
     from sentiment.pipeline.analysis import Pipeline
@@ -230,7 +230,7 @@ def test_analyze_job_counts_what_the_processes_wrote_before_one_died(
     analyzed once."""
     import os
 
-    from sentiment.worker import jobs as jobs_module
+    from sentiment.pipeline import backlog as jobs_module
     from sentiment.config import load_settings
     from sentiment.worker.jobs import Jobs
     from sentiment.pipeline.analysis import Pipeline

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from sentiment.errors import RuleError
-from sentiment.rules.loader import Hit, MatchInput, RuleSet, check_rules, load_rules
+from sentiment.rules.loader import check_rules, load_rules
+from sentiment.rules.records import Hit, MatchInput
+from sentiment.rules.ruleset import RuleSet
 from sentiment.lang.segment import Segmenter, get_segmenter
 from sentiment.lang.text import normalize
 

@@ -115,8 +115,9 @@ def test_catch_up_sends_the_missed_digest_once(tmp_path):
         write_export(tmp_path / "export.csv", day)
         db = store.open_db(settings.db)
         from sentiment.pipeline.files import ingest_paths
+        from sentiment.pipeline.writer import in_process
 
-        ingest_paths(db, [tmp_path / "export.csv"], analyzer=pipeline.analyze_new)
+        ingest_paths(db, [tmp_path / "export.csv"], analyzer=in_process(pipeline))
         before_hour = datetime(2026, 11, 25, 8, 30, tzinfo=SHANGHAI)
         after_hour = datetime(2026, 11, 25, 11, 15, tzinfo=SHANGHAI)
 
