@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
 from sentiment.errors import StoreError
+from sentiment.times import utcnow
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -22,10 +22,6 @@ DOCUMENT_COLUMNS: dict[str, type] = {
     "ingested_at": str, "batch_id": int,
 }
 DOCUMENT_FIELDS = tuple(DOCUMENT_COLUMNS)
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _m001_documents(db: sqlite_utils.Database) -> None:

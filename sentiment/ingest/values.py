@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sentiment.errors import RowError
+from sentiment.times import STORED_TZ
 
-SOURCE_TZ = ZoneInfo("Asia/Shanghai")  # Tmall/Taobao timestamps are Beijing time
+SOURCE_TZ = STORED_TZ  # Tmall/Taobao timestamps are Beijing time
 _SCI = re.compile(r"^[+-]?(\d+)(?:\.(\d+))?[eE]\+?(\d+)$")
 _INT_DOT_ZERO = re.compile(r"^(\d+)\.0+$")
 _DATE = re.compile(

@@ -17,11 +17,11 @@ import sqlite_utils
 
 from sentiment import store
 from sentiment.config import Settings
-from sentiment.ingest.normalize import SOURCE_TZ
 from sentiment.pipeline.analysis import Analysis, Pipeline
 from sentiment.pipeline.writer import write_analyses
 from sentiment.rules.records import Hit, MatchInput
 from sentiment.rules.ruleset import RuleSet
+from sentiment.times import stored
 from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
 CHUNK = 5000
@@ -86,19 +86,14 @@ class RescanReport:
         }
 
 
-def _stored_time(moment: datetime) -> str:
-    """A bound comparable with stored `created_at` strings, which are all in Beijing time."""
-    return moment.astimezone(SOURCE_TZ).isoformat(timespec="seconds")
-
-
 def _filters(since: datetime | None, until: datetime | None, item: str | None) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if since is not None:
         clauses.append("d.created_at >= ?")
-        params.append(_stored_time(since))
+        params.append(stored(since))
     if until is not None:
         clauses.append("d.created_at < ?")
-        params.append(_stored_time(until))
+        params.append(stored(until))
     if item is not None:
         clauses.append("d.item_id = ?")
         params.append(item)

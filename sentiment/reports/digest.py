@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from sentiment.signals import triage
-from sentiment.config import Settings
+from sentiment.config import DIGEST_SECTIONS, Settings
+from sentiment.rules.catalogue import bundled_catalogue, catalogue_of
 from sentiment.rules.loader import load_ruleset
+from sentiment.rules.records import Rule
+from sentiment.times import between, day_bounds, utc_key
 from sentiment.errors import ConfigError
 from sentiment.reports.render import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
                                   audience_name, category_name, cluster_title, digest_subject, doc_view, fit,
@@ -30,14 +33,8 @@ from sentiment.reports.render import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_R
 
 log = logging.getLogger(__name__)
 
-# Who sees which category when no rule pack is available (rules name their owners otherwise).
-DEFAULT_OWNERS: dict[str, tuple[str, ...]] = {
-    "food_safety": ("cs", "pr"), "health_safety": ("cs", "pr"), "counterfeit": ("cs", "pr"),
-    "quality": ("cs",), "logistics": ("cs",), "service": ("cs",), "misleading": ("cs",),
-    "escalation": ("pr", "cs"), "review_manipulation": ("pr",),
-}
-PR_CATEGORIES = ("escalation", "counterfeit")
-SECTIONS = ("clusters", "items", "unanswered", "escalation", "qa")
+PR_CATEGORIES = ("escalation", "counterfeit")  # the escalation section's categories
+SECTIONS = DIGEST_SECTIONS  # the sections [digest.sections] may name
 DEFAULT_SECTIONS: dict[str, tuple[str, ...]] = {
     "cs": ("clusters", "items", "unanswered", "qa"),
     "pr": ("clusters", "escalation", "qa"),
@@ -71,51 +68,25 @@ def rget(rule: Any, name: str, default: Any = None) -> Any:
 def audience_scope(rules: Any, audience: str) -> tuple[set[str], set[str]]:
     """(categories, rule ids) owned by `audience`."""
     listed = rule_list(rules)
+    cat = catalogue_of(listed) if listed and all(isinstance(r, Rule) for r in listed) else None
     if not listed:
-        return {c for c, owners in DEFAULT_OWNERS.items() if audience in owners}, set()
+        cat = bundled_catalogue()
+    if cat is not None:
+        return cat.categories_for(audience), cat.rule_ids_for(audience)
     mine = [r for r in listed if audience in tuple(rget(r, "owners", ()) or ())]
     return {rget(r, "category") for r in mine}, {rget(r, "id") for r in mine}
 
 
 # ---------------------------------------------------------------- time ranges
 
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-
-
-def utc_key(moment: datetime) -> str:
-    """The form SQLite's datetime() gives for an ISO timestamp with offset: UTC, space-separated."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def between(column: str, start: datetime, end: datetime) -> tuple[str, list[str]]:
-    """SQL for start <= column < end on ISO strings with any offset (string prefilter uses the index)."""
-    lo = (start.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
-    hi = (end.astimezone(timezone.utc) + timedelta(days=2)).date().isoformat()
-    sql = (f"{column} >= ? AND {column} < ? AND datetime({column}) >= ? AND datetime({column}) < ?")
-    return sql, [lo, hi, utc_key(start), utc_key(end)]
-
-
 # ---------------------------------------------------------------- options
 
 def digest_options(settings: Settings, audience: str) -> dict[str, Any]:
-    table = settings.raw.get("digest", {})
-    if not isinstance(table, Mapping):
-        raise ConfigError("[digest] must be a table")
-    hours = table.get("unanswered_hours", 24)
-    days = table.get("unanswered_days", 7)
-    for key, value in (("unanswered_hours", hours), ("unanswered_days", days)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigError(f"[digest] {key}: expected a positive number, got {value!r}")
-    if hours >= days * 24:
-        raise ConfigError("[digest] unanswered_hours must be shorter than unanswered_days")
-    sections = table.get("sections", {}).get(audience) if isinstance(table.get("sections", {}), Mapping) else None
-    if sections is None:
-        sections = DEFAULT_SECTIONS.get(audience, OTHER_SECTIONS)
-    bad = [s for s in sections if s not in SECTIONS] if isinstance(sections, (list, tuple)) else [sections]
-    if bad:
-        raise ConfigError(f"[digest.sections] {audience}: unknown section {bad[0]!r} (allowed: {', '.join(SECTIONS)})")
-    return {"unanswered_hours": hours, "unanswered_days": days, "sections": tuple(sections)}
+    """[digest] for `audience` (validated when the settings load): unanswered thresholds and its sections."""
+    options = settings.digest
+    sections = options.sections.get(audience, DEFAULT_SECTIONS.get(audience, OTHER_SECTIONS))
+    return {"unanswered_hours": options.unanswered_hours, "unanswered_days": options.unanswered_days,
+            "sections": tuple(sections)}
 
 
 # ---------------------------------------------------------------- build

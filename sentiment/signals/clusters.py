@@ -14,8 +14,8 @@ Four kinds, all recomputed by `update_clusters` inside one transaction:
   days) are not judged, so a first import does not flag every busy item.
 - ``topic`` and ``duplicate``: see `sentiment.signals.topics`.
 
-Times are compared as ISO strings, so bounds are written in the configured
-timezone, the one ingestion stores `created_at` in. Documents after `now` are
+Times are compared as ISO strings, so bounds are written as stored times are
+(`sentiment.times.stored`: Beijing time); local days are those of the configured zone. Documents after `now` are
 ignored, so a fixed `now` gives a fixed result.
 
 A cluster that no longer qualifies after a recomputation is not deleted: its
@@ -38,8 +38,8 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from sentiment.errors import ConfigError
 from sentiment.store import transaction
+from sentiment.times import day_start, stored
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def cluster_settings_from_rules(rules: Any) -> dict[str, ClusterSettings]:
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Tunables; `cluster_options(settings)` reads them from the `[clusters]` table."""
+    """Tunables: `[clusters]` in sentiment.toml (`Settings.clusters`, validated at load)."""
 
     tz: tzinfo = ZoneInfo(DEFAULT_TZ)
     kinds: tuple[str, ...] = KINDS
@@ -100,39 +100,10 @@ class ClusterOptions:
     duplicate_max_texts: int = 50000
 
 
-# key -> (type, lowest, highest)
-OPTION_LIMITS: dict[str, tuple[type, float, float]] = {
-    "lookback_days": (int, 1, 3650), "baseline_days": (int, 1, 365), "spike_k": (float, 0, 100),
-    "spike_min_count": (int, 1, 10**6), "spike_count_floor": (float, 0, 10**6),
-    "spike_share_floor": (float, 0, 1), "topic_min_size": (int, 2, 10**6),
-    "topic_similarity": (float, 0.01, 1), "topic_max_docs": (int, 10, 10**6),
-    "duplicate_similarity": (float, 0.1, 1), "duplicate_min_chars": (int, 3, 10**4),
-    "duplicate_min_size": (int, 2, 10**6), "duplicate_max_texts": (int, 10, 10**7),
-}
-
-
 def cluster_options(settings: Any) -> ClusterOptions:
-    """ClusterOptions from `settings.tz` and the optional `[clusters]` table; ConfigError names the key."""
-    table = settings.raw.get("clusters", {})
-    if not isinstance(table, dict):
-        raise ConfigError("[clusters] must be a table")
-    unknown = sorted(set(table) - set(OPTION_LIMITS) - {"kinds"})
-    if unknown:
-        raise ConfigError(f"[clusters] unknown key {unknown[0]!r} (allowed: {', '.join(sorted(OPTION_LIMITS))}, kinds)")
-    values: dict[str, Any] = {"tz": settings.tz}
-    for key, value in table.items():
-        if key == "kinds":
-            if not isinstance(value, list) or not set(value) <= set(KINDS):
-                raise ConfigError(f"[clusters] kinds: expected a list of {', '.join(KINDS)}, got {value!r}")
-            values[key] = tuple(k for k in KINDS if k in value)
-            continue
-        kind, low, high = OPTION_LIMITS[key]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or value == int(value))
-        if not ok or not low <= value <= high:
-            raise ConfigError(f"[clusters] {key}: expected {'an integer' if kind is int else 'a number'} "
-                              f"from {low} to {high}, got {value!r}")
-        values[key] = kind(value)
-    return ClusterOptions(**values)
+    """The ClusterOptions `[clusters]` configures: built and validated when the settings load
+    (`sentiment.config`), here in the configured time zone."""
+    return replace(settings.clusters, tz=settings.tz)
 
 
 options_from_settings = cluster_options  # the same, under a second name
@@ -189,17 +160,6 @@ def cluster_id(kind: str, *parts: str) -> str:
     return f"{kind}-{digest[:16]}"
 
 
-def stamp(moment: datetime, tz: tzinfo) -> str:
-    """A bound comparable with stored `created_at` strings."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: pass an aware datetime")
-    return moment.astimezone(tz).isoformat(timespec="seconds")
-
-
-def day_start(day: date, tz: tzinfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
-
-
 # -- update ------------------------------------------------------------------
 def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str, ClusterSettings],
                     now: datetime, *, since: datetime | None = None,
@@ -224,7 +184,7 @@ def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str
             apply_candidates(db, "spike", cands, scope, now, report)
         for kind, compute in (("topic", topics.topic_candidates), ("duplicate", topics.duplicate_candidates)):
             if kind in opts.kinds:
-                start, end = stamp(horizon, opts.tz), stamp(now, opts.tz)
+                start, end = stored(horizon), stored(now)
                 scope = stored_scope(db, kind, start)
                 cands = adopt_ids(db, compute(db, opts, start, end), scope)
                 apply_candidates(db, kind, cands, scope, now, report)
@@ -255,8 +215,7 @@ def rule_candidates(db: sqlite_utils.Database, settings_by_category: Mapping[str
     Each group is scanned from the horizon, or from the first member of a live
     cluster straddling it, so that a chain keeps its first member (and its id).
     """
-    tz = opts.tz
-    h_s, since_s, now_s = stamp(horizon, tz), stamp(since, tz), stamp(now, tz)
+    h_s, since_s, now_s = stored(horizon), stored(since), stored(now)
     touched = {tuple(r) for r in db.execute(
         f"SELECT DISTINCT {ITEM_KEY_SQL}, h.category FROM rule_hits h JOIN documents d ON d.id = h.document_id"
         " WHERE h.created_at >= ? AND h.created_at <= ?", [since_s, now_s])}
@@ -368,7 +327,7 @@ def spike_candidates(db: sqlite_utils.Database, opts: ClusterOptions, since: dat
     """Spike clusters for each local day from since's day to now's day."""
     tz = opts.tz
     first, last = since.astimezone(tz).date(), now.astimezone(tz).date()
-    scope = stored_scope(db, "spike", stamp(day_start(first, tz), tz))
+    scope = stored_scope(db, "spike", stored(day_start(first, tz)))
     earliest = db.execute("SELECT min(created_at) FROM documents").fetchone()[0]
     if earliest is None:
         return [], scope
@@ -405,7 +364,7 @@ def daily_counts(db: sqlite_utils.Database, tz: tzinfo, start: datetime, now: da
         f"SELECT {ITEM_KEY_SQL} AS k, {bucket} AS b, sum(a.label = 'negative'), count(*),"
         " max(d.item_id), max(d.item_title) FROM documents d JOIN analyses a ON a.document_id = d.id"
         f" WHERE d.created_at >= ? AND d.created_at <= ? AND a.label IS NOT NULL AND {NOT_PLACEHOLDER}"
-        " GROUP BY k, b", [*params, stamp(start, tz), stamp(now, tz)])
+        " GROUP BY k, b", [*params, stored(start), stored(now)])
     counts: dict[str, dict[date, tuple[int, int]]] = defaultdict(dict)
     names: dict[str, tuple[str | None, str | None]] = {}
     for key, b, neg, total, item_id, title in rows:
@@ -451,7 +410,7 @@ def day_negatives(db: sqlite_utils.Database, key: str, day: date, tz: tzinfo, no
         f"SELECT d.id, d.created_at FROM documents d JOIN analyses a ON a.document_id = d.id"
         f" WHERE d.created_at >= ? AND d.created_at <= ? AND a.label = 'negative' AND {NOT_PLACEHOLDER}"
         f" AND {ITEM_KEY_SQL} = ? ORDER BY d.created_at, d.id",
-        [stamp(day_start(day, tz), tz), stamp(end, tz), key])
+        [stored(day_start(day, tz)), stored(end), key])
     return [(r[0], r[1]) for r in rows]
 
 
@@ -563,7 +522,7 @@ def list_clusters(db: sqlite_utils.Database, *, since: datetime | None = None, k
         params.append(kind)
     if since is not None:
         where.append("last_seen >= ?")
-        params.append(stamp(since, tz or ZoneInfo(DEFAULT_TZ)))
+        params.append(stored(since))
     sql = "SELECT * FROM clusters" + (" WHERE " + " AND ".join(where) if where else "")
     rows = [dict(r) for r in db.query(sql + " ORDER BY last_seen DESC, id LIMIT ?", [*params, limit])]
     texts = _examples(db, [r["id"] for r in rows], examples)

@@ -31,6 +31,7 @@ import sqlite_utils
 
 from sentiment.errors import SentimentError
 from sentiment.store import transaction, utcnow
+from sentiment.rules.catalogue import FALLBACK_OWNERS, bundled_catalogue
 
 
 class TriageError(SentimentError):
@@ -55,9 +56,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "note": (STATES, None),
 }
 
-PR_CATEGORIES = ("escalation", "counterfeit", "misleading", "review_manipulation")
-DEFAULT_OWNERS: dict[str, tuple[str, ...]] = {c: ("pr",) for c in PR_CATEGORIES}
-FALLBACK_OWNERS = ("cs",)
 DOCUMENT_OWNERS = ("cs",)  # unanswered negative reviews and Q&A are the CS queue
 
 # Spreadsheet formula triggers (ASCII and full-width), neutralized in exports.
@@ -77,9 +75,11 @@ class ItemRef:
 
 
 def cluster_owners(category: str | None, owners: Mapping[str, Iterable[str]] | None = None) -> tuple[str, ...]:
-    """The audiences owning a cluster of this category (default: PR categories -> pr, else cs)."""
-    mapping = DEFAULT_OWNERS if owners is None else owners
-    return tuple(mapping.get(category or "", ())) or FALLBACK_OWNERS
+    """The audiences owning a cluster of this category: `owners` (category -> audiences) when
+    given, else the bundled rule catalogue's (the union of the category's rules' owners)."""
+    if owners is None:
+        return bundled_catalogue().category_owners(category)
+    return tuple(owners.get(category or "", ())) or FALLBACK_OWNERS
 
 
 # --- ids -------------------------------------------------------------------------------------

@@ -215,7 +215,7 @@ def test_list_shows_clusters_and_unanswered_negatives_with_owners(db: Any, run_c
     for key in ("id", "kind", "state", "owner", "assignee", "category", "title", "updated_at"):
         assert key in fake and key in qa
     assert (fake["kind"], fake["owner"], fake["category"], fake["title"]) == (
-        "cluster", "pr", "counterfeit", "假货质疑 · 坚果礼盒")
+        "cluster", "cs,pr", "counterfeit", "假货质疑 · 坚果礼盒")
     assert listed[C_QUAL]["owner"] == "cs"
     assert (qa["kind"], qa["subkind"], qa["owner"], qa["category"], qa["text"]) == (
         "document", "question", "cs", "counterfeit", "是不是假货？")
@@ -313,7 +313,7 @@ def test_export_csv_has_bom_and_neutralized_formulas(db: Any, run_cli: Any, tmp_
     assert rows[C_QUAL]["title"] == "'-质量问题 · 坚果礼盒"
     assert (rows[D_NEG]["assignee"], rows[D_NEG]["note"]) == ("'@客服", "'+86 电话回访")
     assert rows[D_NEG]["title"] == "收到就发霉了，吃了拉肚子" and rows[D_NEG]["state"] == "acknowledged"
-    assert rows[C_FAKE]["owner"] == "pr" and rows[C_FAKE]["kind"] == "cluster"
+    assert rows[C_FAKE]["owner"] == "cs,pr" and rows[C_FAKE]["kind"] == "cluster"
     assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r", "＝")) for r in rows.values() for v in r.values())
     assert triage.neutralize("＝SUM(A1)") == "'＝SUM(A1)" and triage.neutralize("\rx") == "'\rx"
     ok(run_cli, "resolve", C_FAKE)
