@@ -1,15 +1,24 @@
 """Settings: one frozen object built from flags > SENTIMENT_* env > sentiment.toml > defaults."""
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import time, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import getaddresses
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sentiment.errors import ConfigError
 from sentiment.ingest.tabular import ALIASES
+
+if TYPE_CHECKING:
+    from sentiment.signals.clusters import ClusterOptions
 
 DEFAULT_CONFIG_NAME = "sentiment.toml"
 DEFAULT_DB_NAME = "sentiment.db"
@@ -17,6 +26,27 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_NEGATIVE_BELOW = 0.4
 DEFAULT_POSITIVE_ABOVE = 0.6
 DEFAULT_BATCH_SIZE = 2000
+MAX_MAIL_TIMEOUT = 600.0
+# With no [audiences] configured (the embedded default), mail still renders: to local placeholders.
+DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"cs": ("cs@localhost",), "pr": ("pr@localhost",)}
+# What a digest can show; [digest.sections] picks from these per audience (sentiment.reports.digest builds them).
+DIGEST_SECTIONS = ("clusters", "items", "unanswered", "escalation", "qa")
+
+# The keys of each table below; any other key is refused at load.
+SCHEDULE_KEYS = frozenset({"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "misfire_grace_seconds",
+                           "inbox_settle_seconds"})
+DIGEST_KEYS = frozenset({"unanswered_hours", "unanswered_days", "sections"})
+ALERT_KEYS = frozenset({"recent_hours", "cooldown", "quiet_hours"})
+# [clusters] key -> (type, lowest, highest); `kinds` is a list of cluster kinds besides these
+CLUSTER_LIMITS: dict[str, tuple[type, float, float]] = {
+    "lookback_days": (int, 1, 3650), "baseline_days": (int, 1, 365), "spike_k": (float, 0, 100),
+    "spike_min_count": (int, 1, 10**6), "spike_count_floor": (float, 0, 10**6),
+    "spike_share_floor": (float, 0, 1), "topic_min_size": (int, 2, 10**6),
+    "topic_similarity": (float, 0.01, 1), "topic_max_docs": (int, 10, 10**6),
+    "duplicate_similarity": (float, 0.1, 1), "duplicate_min_chars": (int, 3, 10**4),
+    "duplicate_min_size": (int, 2, 10**6), "duplicate_max_texts": (int, 10, 10**7),
+}
+CLUSTER_KEYS = frozenset(CLUSTER_LIMITS) | {"kinds"}
 
 # env var -> (section, key); the env value overrides the TOML value.
 ENV_KEYS: dict[str, tuple[str, str]] = {
@@ -53,6 +83,44 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """[schedule]: job intervals in minutes, the daily digest time (local), misfire grace, inbox settle time."""
+
+    inbox_minutes: float = 5
+    analyze_minutes: float = 5
+    outbox_minutes: float = 1
+    digest_at: time = time(9, 0)
+    misfire_grace_seconds: int = 3600
+    inbox_settle_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """[digest]: when a negative review counts as unanswered; [digest.sections]: audience -> the sections
+    its digest shows (an audience not listed gets the digest's default sections)."""
+
+    unanswered_hours: float = 24
+    unanswered_days: float = 7
+    sections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: how recent a document must be to alert, the default cooldown per rule cluster, and the
+    local quiet hours (start, end) during which only critical rules alert."""
+
+    recent_hours: float = 48
+    cooldown: timedelta = timedelta(hours=1)
+    quiet_hours: tuple[time, time] | None = None
+
+
+def _default_clusters() -> ClusterOptions:
+    from sentiment.signals.clusters import ClusterOptions  # here, so that the signals may import config
+
+    return ClusterOptions()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Paths are absolute once loaded."""
 
@@ -68,9 +136,11 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     audiences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    schedule: Mapping[str, Any] = field(default_factory=dict)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    clusters: ClusterOptions = field(default_factory=_default_clusters)  # its tz is `timezone`'s
     paths: Mapping[str, Path] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -153,17 +223,60 @@ def _mail(data: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> MailSe
     if security not in ("none", "starttls", "ssl"):
         raise ConfigError(f'[mail] security: expected "none", "starttls" or "ssl", got {security!r}')
     default_port = {"none": 25, "starttls": 587, "ssl": 465}[security]
+    port = _number("mail", "port", mail.get("port", default_port), int)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"[mail] port: expected a port from 1 to 65535, got {mail.get('port')!r}")
+    timeout = _number("mail", "timeout", mail.get("timeout", 30), float)
+    if not 0 < timeout <= MAX_MAIL_TIMEOUT:  # also refuses nan
+        raise ConfigError(f"[mail] timeout: expected a number of seconds above 0 and at most "
+                          f"{MAX_MAIL_TIMEOUT:g}, got {mail.get('timeout')!r}")
+    sender = str(mail.get("from", MailSettings.sender))
+    problem = address_problem(sender)
+    if problem:
+        raise ConfigError(f"[mail] from: {problem}")
     return MailSettings(
         transport=transport,
         host=str(mail.get("host", "localhost")),
-        port=_number("mail", "port", mail.get("port", default_port), int),
+        port=port,
         security=security,
         username=mail.get("username"),
         password=env.get("SENTIMENT_SMTP_PASSWORD") or None,
-        sender=str(mail.get("from", MailSettings.sender)),
-        timeout=_number("mail", "timeout", mail.get("timeout", 30), float),
+        sender=sender,
+        timeout=timeout,
         outbox_dir=_path(base, mail.get("outbox_dir", "outbox"), "[mail] outbox_dir"),
     )
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` ("name@example.com" or "Name <name@example.com>") cannot be one mail address, else None.
+
+    The address itself must be ASCII (SMTP commands are); a display name may be anything printable.
+    """
+    if "\r" in value or "\n" in value:
+        return f"{value!r} contains a line break"
+    pairs = getaddresses([value])
+    if len(pairs) != 1:
+        return f"{value!r} is not one e-mail address (list each address separately)"
+    addr = pairs[0][1]
+    local, at, domain = addr.rpartition("@")
+    if not (local and at and domain) or addr not in value:
+        return f"{value!r} is not a valid e-mail address (expected name@domain)"
+    if not addr.isascii():
+        return f"{addr!r} is not an ASCII e-mail address ({_ascii_hint(local, domain)})"
+    try:
+        Address(addr_spec=addr)
+    except (ValueError, IndexError, HeaderParseError):
+        return f"{value!r} is not a valid e-mail address (expected name@domain)"
+    return None
+
+
+def _ascii_hint(local: str, domain: str) -> str:
+    if not local.isascii():
+        return "non-ASCII names before the @ are not supported"
+    try:
+        return f"use the domain's IDNA (xn--) form: {local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return "use the domain's IDNA (xn--) form"
 
 
 def _audiences(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -175,12 +288,133 @@ def _audiences(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         to = table.get("to", [])
         if isinstance(to, str):
             to = [to]
-        if not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to):
+        if not isinstance(to, list) or not all(isinstance(a, str) for a in to):
             raise ConfigError(f"[audiences.{name}] to: expected a list of e-mail addresses")
-        if any("\r" in a or "\n" in a for a in to):
-            raise ConfigError(f"[audiences.{name}] to: addresses must not contain line breaks")
+        for address in to:
+            problem = address_problem(address)
+            if problem:
+                raise ConfigError(f"[audiences.{name}] to: {problem}")
         result[name] = tuple(to)
     return result
+
+
+def _positive(section: str, key: str, value: Any, what: str = "a positive number") -> float:
+    """`value` if it is a finite number above 0 (as given: an int stays an int)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigError(f"[{section}] {key}: expected {what}, got {value!r}")
+    return value
+
+
+def _clock(section: str, key: str, value: Any) -> time:
+    """ "HH:MM" (or a TOML local time) as a time of day."""
+    if isinstance(value, time):
+        return value
+    try:
+        hours, minutes = str(value).split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ConfigError(f'[{section}] {key}: expected "HH:MM", got {value!r}') from None
+
+
+def _schedule(data: Mapping[str, Any]) -> ScheduleSettings:
+    table = _section(data, "schedule")
+    _check_keys("schedule", table, SCHEDULE_KEYS)
+    values: dict[str, Any] = {}
+    for key in ("inbox_minutes", "analyze_minutes", "outbox_minutes", "inbox_settle_seconds"):
+        if key in table:
+            values[key] = float(_positive("schedule", key, table[key]))
+    if "misfire_grace_seconds" in table:
+        grace = _positive("schedule", "misfire_grace_seconds", table["misfire_grace_seconds"])
+        values["misfire_grace_seconds"] = math.ceil(grace)
+    if "digest" in table:
+        values["digest_at"] = _clock("schedule", "digest", table["digest"])
+    return ScheduleSettings(**values)
+
+
+def _digest(data: Mapping[str, Any], audiences: Mapping[str, tuple[str, ...]]) -> DigestSettings:
+    table = _section(data, "digest")
+    _check_keys("digest", table, DIGEST_KEYS)
+    hours = _positive("digest", "unanswered_hours", table.get("unanswered_hours", DigestSettings.unanswered_hours))
+    days = _positive("digest", "unanswered_days", table.get("unanswered_days", DigestSettings.unanswered_days))
+    if hours >= days * 24:
+        raise ConfigError("[digest] unanswered_hours must be shorter than unanswered_days")
+    sections = _digest_sections(table.get("sections", {}), audiences or DEFAULT_AUDIENCES)
+    return DigestSettings(unanswered_hours=hours, unanswered_days=days, sections=sections)
+
+
+def _digest_sections(table: Any, audiences: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(table, dict):
+        raise ConfigError('[digest.sections] must be a table: audience = ["clusters", ...]')
+    result: dict[str, tuple[str, ...]] = {}
+    for audience, sections in table.items():
+        if audience not in audiences:
+            raise ConfigError(f"[digest.sections]: unknown audience {audience!r} "
+                              f"(audiences: {', '.join(sorted(audiences))})")
+        if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
+            raise ConfigError(f"[digest.sections] {audience}: expected a list of sections "
+                              f"({', '.join(DIGEST_SECTIONS)}), got {sections!r}")
+        bad = [s for s in sections if s not in DIGEST_SECTIONS]
+        if bad:
+            raise ConfigError(f"[digest.sections] {audience}: unknown section {bad[0]!r} "
+                              f"(allowed: {', '.join(DIGEST_SECTIONS)})")
+        result[audience] = tuple(sections)
+    return result
+
+
+def _duration(section: str, key: str, value: Any) -> timedelta:
+    """Minutes as a number, or a string like "90m", "2h", "1d"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
+        return timedelta(minutes=value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhd])\s*", str(value))
+    if isinstance(value, bool) or not match or float(match[1]) <= 0:
+        raise ConfigError(f'[{section}] {key}: expected minutes or a duration like "30m", "2h", got {value!r}')
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: float(match[1])})
+
+
+def _quiet_hours(value: Any) -> tuple[time, time] | None:
+    if value in (None, "", False):
+        return None
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(value))
+    try:
+        if not match:
+            raise ValueError
+        return time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4]))
+    except ValueError:
+        raise ConfigError(f'[alerts] quiet_hours: expected "HH:MM-HH:MM" (e.g. "22:00-08:00"), got {value!r}') \
+            from None
+
+
+def _alerts(data: Mapping[str, Any]) -> AlertSettings:
+    table = _section(data, "alerts")
+    _check_keys("alerts", table, ALERT_KEYS)
+    recent = _positive("alerts", "recent_hours", table.get("recent_hours", AlertSettings.recent_hours),
+                       "a positive number of hours")
+    cooldown = _duration("alerts", "cooldown", table["cooldown"]) if "cooldown" in table else AlertSettings.cooldown
+    return AlertSettings(recent_hours=recent, cooldown=cooldown, quiet_hours=_quiet_hours(table.get("quiet_hours")))
+
+
+def _clusters(data: Mapping[str, Any], tz: ZoneInfo) -> ClusterOptions:
+    """[clusters] as the ClusterOptions the signals use (with the configured time zone)."""
+    from sentiment.signals.clusters import KINDS, ClusterOptions  # here, so that the signals may import config
+
+    table = _section(data, "clusters")
+    _check_keys("clusters", table, CLUSTER_KEYS)
+    values: dict[str, Any] = {"tz": tz}
+    for key, value in table.items():
+        if key == "kinds":
+            if not isinstance(value, list) or not all(isinstance(k, str) and k in KINDS for k in value):
+                raise ConfigError(f"[clusters] kinds: expected a list of {', '.join(KINDS)}, got {value!r}")
+            values[key] = tuple(k for k in KINDS if k in value)
+            continue
+        kind, low, high = CLUSTER_LIMITS[key]
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and (kind is float or value == int(value)))
+        if not ok or not low <= value <= high:
+            raise ConfigError(f"[clusters] {key}: expected {'an integer' if kind is int else 'a number'} "
+                              f"from {low} to {high}, got {value!r}")
+        values[key] = kind(value)
+    return ClusterOptions(**values)
 
 
 def _ingest(data: Mapping[str, Any]) -> IngestSettings:
@@ -231,9 +465,10 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
     store = _section(data, "store")
     _check_keys("store", store, {"db"})
     _check_keys("", data, {"general", "store", "paths", "model", "rules", "ingest", "mail", "audiences",
-                           "schedule", "alerts", "digest", "triage", "clusters"})
+                           "schedule", "alerts", "digest", "clusters"})
     paths = _section(data, "paths")
     _check_keys("paths", paths, {"inbox", "processed", "failed"})
+    audiences = _audiences(data)
     return Settings(
         db=_path(base, store.get("db", DEFAULT_DB_NAME), "[store] db").resolve(),
         config_path=config_path,
@@ -246,10 +481,12 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         batch_size=_number("general", "batch_size", general.get("batch_size", DEFAULT_BATCH_SIZE), int),
         mail=_mail(data, base, env),
         ingest=_ingest(data),
-        audiences=_audiences(data),
-        schedule=_section(data, "schedule"),
+        audiences=audiences,
+        schedule=_schedule(data),
+        digest=_digest(data, audiences),
+        alerts=_alerts(data),
+        clusters=_clusters(data, ZoneInfo(timezone)),
         paths={k: _path(base, paths.get(k, k), f"[paths] {k}") for k in ("inbox", "processed", "failed")},
-        raw=data,
     )
 
 

@@ -13,6 +13,11 @@ that runs threads. The main process starts parsing while they load. A worker
 that cannot load the model or the rules reports the same `Error:` the
 in-process path gives, at the first chunk's write, so the first file's
 transaction is rolled back and nothing is stored.
+
+Workers end with the process that started them, even after a `kill -9` of it
+(`pool_worker.follow_parent`: a death signal on Linux, a parent check elsewhere):
+start and use a pool in one thread, as the Linux death signal comes when the
+thread that started a worker ends.
 """
 from __future__ import annotations
 
@@ -119,7 +124,7 @@ class AnalysisPool(AsyncAnalyzer):
         self.jobs = jobs
         self.died_hint = died_hint  # the advice in the error when a process dies
         self._executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=start_worker, initargs=(settings,))
+                                             initializer=start_worker, initargs=(settings, os.getpid()))
         self._pending: deque[Future] = deque()
         self.written = 0  # documents whose analyses were written (committed or not: the caller knows)
         # asked now, waited for at the first write: the main process parses and stores the

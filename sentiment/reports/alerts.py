@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -21,60 +20,22 @@ import sqlite_utils
 from sentiment.reports import outbox as mailer
 from sentiment.config import Settings
 from sentiment.reports.digest import between, load_default_rules, rget, rule_list
-from sentiment.errors import ConfigError
 from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
                                   doc_view, fit, header_text, item_link, make_env, render_pair)
 from sentiment.store import transaction
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECENT_HOURS = 48
-DEFAULT_COOLDOWN = timedelta(hours=1)
 FUTURE_SKEW = timedelta(hours=1)
 MAX_LISTED = 20
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def _duration(key: str, value: Any) -> timedelta:
-    """Minutes as a number, or a string like "90m", "2h", "1d"."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return timedelta(minutes=value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhd])\s*", str(value))
-    if not match or float(match[1]) <= 0:
-        raise ConfigError(f'[alerts] {key}: expected minutes or a duration like "30m", "2h", got {value!r}')
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
-    return timedelta(**{unit: float(match[1])})
-
-
-def _quiet(value: Any) -> tuple[time, time] | None:
-    if value in (None, "", False):
-        return None
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(value))
-    try:
-        if not match:
-            raise ValueError
-        start, end = time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4]))
-    except ValueError:
-        raise ConfigError(f'[alerts] quiet_hours: expected "HH:MM-HH:MM" (e.g. "22:00-08:00"), got {value!r}') \
-            from None
-    return start, end
-
-
 def alert_options(settings: Settings) -> dict[str, Any]:
-    table = settings.raw.get("alerts", {})
-    if not isinstance(table, Mapping):
-        raise ConfigError("[alerts] must be a table")
-    known = {"recent_hours", "quiet_hours", "cooldown"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"[alerts]: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(known))})")
-    recent = table.get("recent_hours", DEFAULT_RECENT_HOURS)
-    if isinstance(recent, bool) or not isinstance(recent, (int, float)) or recent <= 0:
-        raise ConfigError(f"[alerts] recent_hours: expected a positive number of hours, got {recent!r}")
-    return {"recent": timedelta(hours=recent), "quiet": _quiet(table.get("quiet_hours")),
-            "cooldown": _duration("cooldown", table.get("cooldown", DEFAULT_COOLDOWN))}
+    """[alerts] (validated when the settings load): the recent window, quiet hours and default cooldown."""
+    options = settings.alerts
+    return {"recent": timedelta(hours=options.recent_hours), "quiet": options.quiet_hours,
+            "cooldown": options.cooldown}
 
 
 def in_quiet_hours(now: datetime, tz: Any, window: tuple[time, time] | None) -> bool:

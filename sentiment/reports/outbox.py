@@ -22,17 +22,18 @@ import json
 import logging
 import os
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import sqlite_utils
 
-from sentiment.config import Settings
+from sentiment.config import DEFAULT_AUDIENCES, Settings, address_problem
 from sentiment.store import transaction
 from sentiment.reports.transports import MailError, make_transport
 
@@ -44,10 +45,6 @@ MAX_ATTEMPTS = 8
 STATUSES = ("pending", "sending", "delivering", "sent", "failed", "unknown")
 LISTED = ("id", "key", "kind", "audience", "recipients", "subject", "status", "attempts", "next_attempt_at",
           "last_error", "created_at", "sent_at", "eml_path")
-
-
-# With no [audiences] configured (the embedded default), mail still renders: to local placeholders.
-DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"cs": ("cs@localhost",), "pr": ("pr@localhost",)}
 
 
 def audiences(settings: Settings) -> Mapping[str, tuple[str, ...]]:
@@ -72,9 +69,10 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _address(value: str) -> Address:
+    problem = address_problem(value)
+    if problem:
+        raise MailError(f"invalid e-mail address: {problem} (check [mail] from and [audiences])", retryable=False)
     name, addr = parseaddr(value)
-    if not addr or "@" not in addr:
-        raise MailError(f"invalid e-mail address {value!r} (check [mail] from and [audiences])", retryable=False)
     user, domain = addr.rsplit("@", 1)
     return Address(display_name=_one_line(name), username=user, domain=domain)
 
@@ -196,10 +194,12 @@ def recover(db: sqlite_utils.Database, settings: Settings, now: datetime, idempo
     return recovered
 
 
-def _claim(db: sqlite_utils.Database, outbox_id: int, now: datetime, settings: Settings) -> bool:
+def _claim(db: sqlite_utils.Database, outbox_id: int, moment: datetime, settings: Settings) -> bool:
+    """Take this message's lease now, if it is still due and nobody holds it (atomic: one winner)."""
     with transaction(db):
         cur = db.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = ?"
-                         " WHERE id = ? AND status = 'pending'", [iso(now + lease(settings)), outbox_id])
+                         " WHERE id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+                         [iso(moment + lease(settings)), outbox_id, iso(moment)])
         return cur.rowcount == 1
 
 
@@ -219,11 +219,23 @@ def _failed(db: sqlite_utils.Database, outbox_id: int, attempts: int, exc: MailE
     return status
 
 
+def run_clock(now: datetime) -> Callable[[], datetime]:
+    """`now` advanced by the time this run has taken: leases are taken and renewed on this clock, so a
+    message picked up late in a long run still gets a full lease (and a fixed `now` stays fixed in tests)."""
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
 def send_pending(db: sqlite_utils.Database, settings: Settings, now: datetime, transport: Any = None,
                  limit: int = 200) -> dict[str, Any]:
-    """Deliver the due pending messages; returns {"sent": [...], "retrying": [...], "failed": [...], ...}."""
+    """Deliver the due pending messages; returns {"sent": [...], "retrying": [...], "failed": [...], ...}.
+
+    Each message is claimed (its lease taken) only when it is picked up, so runs that overlap share the
+    messages and none is delivered twice; one message that cannot be delivered never stops the others.
+    """
     if db.conn.in_transaction:
         raise RuntimeError("send_pending must not run inside a transaction (states must be committed)")
+    clock = run_clock(now)
     report: dict[str, Any] = {"sent": [], "retrying": [], "failed": [], "unknown": [], "recovered": []}
     idempotent = transport.idempotent if transport is not None else settings.mail.transport == "file"
     report["recovered"] = recover(db, settings, now, idempotent)
@@ -235,28 +247,50 @@ def send_pending(db: sqlite_utils.Database, settings: Settings, now: datetime, t
     transport = transport if transport is not None else make_transport(settings.mail)
     with transport:
         for outbox_id in due:
-            _send_one(db, settings, now, transport, outbox_id, report)
+            if _claim(db, outbox_id, clock(), settings):  # else another run took it, or it is no longer due
+                _send_one(db, settings, now, clock, transport, outbox_id, report)
     return report
 
 
-def _send_one(db: sqlite_utils.Database, settings: Settings, now: datetime, transport: Any, outbox_id: int,
-              report: dict[str, Any]) -> None:
-    if not _claim(db, outbox_id, now, settings):
-        return  # another process took it
-    key, recipients, message, attempts = db.execute(
-        "SELECT key, recipients, message, attempts FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+def _send_one(db: sqlite_utils.Database, settings: Settings, now: datetime, clock: Callable[[], datetime],
+              transport: Any, outbox_id: int, report: dict[str, Any]) -> None:
+    """Deliver one claimed message; whatever goes wrong, it leaves `sending` for sent, pending, failed or unknown."""
+    attempts, handed_over = 1, False
+
+    def on_data() -> None:  # the data goes to the server next: renew the lease, record the ambiguity
+        nonlocal handed_over
+        _set(db, outbox_id, status="delivering", next_attempt_at=iso(clock() + lease(settings)))
+        handed_over = True
+
     try:
+        key, recipients, message, attempts = db.execute(
+            "SELECT key, recipients, message, attempts FROM outbox WHERE id = ?", [outbox_id]).fetchone()
         note = transport.send(settings.mail.sender, json.loads(recipients), message.encode("utf-8"),
-                              f"{outbox_id:05d}-{_slug(key)}",
-                              lambda: _set(db, outbox_id, status="delivering"))
+                              f"{outbox_id:05d}-{_slug(key)}", on_data)
     except MailError as exc:
-        status = _failed(db, outbox_id, attempts, exc, now)
-        bucket = {"pending": "retrying", "failed": "failed", "unknown": "unknown"}[status]
-        report[bucket].append({"id": outbox_id, "error": str(exc)})
+        _report_failure(db, outbox_id, attempts, exc, now, report)
+        return
+    except Exception as exc:  # a bug or an unforeseen error: this message fails, the others still go
+        log.exception("outbox #%d: unexpected error while delivering", outbox_id)
+        ambiguous = handed_over and not getattr(transport, "idempotent", False)  # the server may have it
+        error = MailError(_short(exc), retryable=False, ambiguous=ambiguous)
+        _report_failure(db, outbox_id, attempts, error, now, report)
         return
     _set(db, outbox_id, status="sent", sent_at=iso(now), next_attempt_at=None, last_error=None)
     log.info("outbox #%d sent: %s", outbox_id, note)
     report["sent"].append(outbox_id)
+
+
+def _report_failure(db: sqlite_utils.Database, outbox_id: int, attempts: int, exc: MailError, now: datetime,
+                    report: dict[str, Any]) -> None:
+    status = _failed(db, outbox_id, attempts, exc, now)
+    bucket = {"pending": "retrying", "failed": "failed", "unknown": "unknown"}[status]
+    report[bucket].append({"id": outbox_id, "error": str(exc)})
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 def retry(db: sqlite_utils.Database, id: int | None = None, now: datetime | None = None) -> list[int]:

@@ -15,7 +15,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sentiment.config import MailSettings
+from sentiment.config import MailSettings, address_problem
 from sentiment.errors import SentimentError
 
 
@@ -118,6 +118,7 @@ class SmtpTransport:
              on_data: Callable[[], None]) -> str:
         if self.broken is not None:
             raise self.broken
+        _check_addresses(sender, recipients)
         if self.smtp is None:
             try:
                 self.smtp = self._connect()
@@ -143,6 +144,9 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise MailError(f"SMTP error before sending data: {_describe(exc)}") from None
+        except BaseException:  # unforeseen: the session state is unknown, the next message starts afresh
+            self._drop()
+            raise
         on_data()
         try:
             code, resp = smtp.data(data)
@@ -152,6 +156,9 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise MailError(f"connection lost while sending data: {_describe(exc)}", ambiguous=True) from None
+        except BaseException:
+            self._drop()
+            raise
         if code != 250:
             raise MailError(f"message refused: {code} {_text(resp)}", retryable=code < 500)
         note = f"{code} {_text(resp)}"
@@ -161,6 +168,19 @@ class SmtpTransport:
         if self.smtp is not None:
             self.smtp.close()
             self.smtp = None
+
+
+def _check_addresses(sender: str, recipients: Sequence[str]) -> None:
+    """SMTP commands are ASCII: an address it cannot carry fails this message (not the run), before MAIL."""
+    problem = address_problem(sender)
+    if problem:
+        raise MailError(f"sender {problem}; check [mail] from", retryable=False)
+    for rcpt in recipients:
+        problem = address_problem(rcpt)
+        if problem:
+            raise MailError(f"recipient {problem}; SMTP cannot deliver to it, check [audiences]", retryable=False)
+    if not recipients:
+        raise MailError("no recipients", retryable=False)
 
 
 def _text(value: bytes | str) -> str:

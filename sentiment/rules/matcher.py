@@ -249,9 +249,9 @@ class DocContext:
         if term.kind == "lit":
             spans = self.raw.get(term.text, [])
         elif term.kind == "wild":
-            spans = [m.span() for m in term.pattern.finditer(self.low)]  # type: ignore[union-attr]
+            spans = term.pattern.spans(self.low)  # type: ignore[union-attr]
         else:
-            spans = [m.span() for m in term.pattern.finditer(self.text) if m.end() > m.start()]  # type: ignore[union-attr]
+            spans = [(s, e) for s, e in term.pattern.spans(self.text) if e > s]  # type: ignore[union-attr]
         out: list[Occ] = []
         for s, e in spans:
             reason, first, last = self._judge(term, s, e)

@@ -13,7 +13,9 @@ Grammar (operators are upper case; lower-case `and` is a Latin term)::
   text (Chinese as substrings respecting token boundaries, Latin/digits on
   word boundaries). `*` and `?` are wildcards in Latin words only (refund*).
 * "phrase": a literal that may hold spaces or operator words.
-* /regex/: a Python regular expression, case-insensitive (escape / as \\/).
+* /regex/: a Python regular expression, case-insensitive (escape / as \\/), run on
+  RE2 so that no pattern can hang matching: lookaround and backreferences are
+  refused, \\b is an ASCII word boundary (see sentiment.rules.regex).
 * NEAR/n: both sides within n jieba tokens (adjacent tokens = 1), any order;
   ONEAR/n: the left side first. Sides must be terms or OR-groups of terms.
 * fields: kind:review|followup|question|answer, rating:positive|neutral|negative,
@@ -32,6 +34,7 @@ from typing import Protocol, Union
 
 from sentiment.errors import RuleError
 from sentiment.lang.text import normalize
+from sentiment.rules.regex import Unsupported, UserPattern, compile_regex, compile_wildcard
 
 Occ = tuple[int, int, int, int]  # start, end (chars), first token, last token
 FIELDS = ("kind", "rating", "score", "item", "sku")
@@ -55,7 +58,7 @@ class Term:
     text: str  # normalized + lower-cased literal, wildcard or regex source
     kind: str  # "lit" | "wild" | "regex"
     pos: int
-    pattern: re.Pattern[str] | None = None
+    pattern: UserPattern | None = None  # wild and regex terms: their RE2 matcher
 
     def ev(self, ctx: Context) -> tuple[bool, list[Occ]]:
         occs = ctx.occurrences(self)
@@ -343,17 +346,19 @@ def _wildcard(raw: str, pos: int) -> Term:
         raise _error("a wildcard needs at least one letter", pos)
     body = "".join("[a-z0-9_]*" if c == "*" else "[a-z0-9_]" if c == "?" else re.escape(c)
                    for c in raw.lower())
-    return Term(raw.lower(), "wild", pos, re.compile(rf"(?<![a-z0-9_]){body}(?![a-z0-9_])"))
+    return Term(raw.lower(), "wild", pos, compile_wildcard(body))  # a whole word: no [a-z0-9_] either side
 
 
 def _regex(source: str, pos: int) -> Term:
     if not source:
         raise _error("empty /regex/", pos)
     try:
-        pattern = re.compile(source, re.IGNORECASE)
+        pattern = compile_regex(source)
     except re.error as exc:
         raise _error(f"bad /regex/: {exc}", pos) from None
-    if pattern.match(""):
+    except Unsupported as exc:
+        raise _error(f"bad /regex/: {exc}", pos) from None
+    if pattern.spans(""):
         raise _error("/regex/ matches the empty string", pos)
     return Term(source, "regex", pos, pattern)
 

@@ -1,8 +1,11 @@
 """The inbox: files dropped in are ingested once complete, then moved to processed/ or failed/."""
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import shutil
+import stat as stat_mode
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +28,7 @@ class InboxState:
     """(size, mtime) seen at the previous poll: a file unchanged since then is complete."""
 
     seen: dict[str, tuple[int, float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # entries that are no regular file -> why (warned once)
 
 
 def inbox_dirs(settings: Settings) -> tuple[Path, Path, Path]:
@@ -34,21 +38,67 @@ def inbox_dirs(settings: Settings) -> tuple[Path, Path, Path]:
 
 def ready_files(inbox: Path, state: InboxState, settle_seconds: float, now: float | None = None) -> list[Path]:
     """Complete files: not hidden, not `.part`, and either unchanged since the last poll or
-    last modified more than `settle_seconds` ago (so a file still being written is left alone)."""
+    last modified more than `settle_seconds` ago (so a file still being written is left alone).
+
+    Regular files only: a symbolic link is never followed (a link to /etc/passwd would copy its
+    first line into failed/), a FIFO, socket, device or directory never opened (a FIFO would
+    block the poll). Those are left where they are, with one warning each."""
     if not inbox.is_dir():
         return []
     now = time.time() if now is None else now
-    ready, seen = [], {}
-    for path in sorted(p for p in inbox.iterdir() if p.is_file()):
+    ready, seen, skipped = [], {}, {}
+    for path in sorted(inbox.iterdir()):
         if path.name.startswith(".") or path.suffix == ".part" or path.name.endswith(".error.txt"):
             continue
-        stat = path.stat()
+        stat, why = _regular_file(path)
+        if why is not None:
+            skipped[str(path)] = why
+            if state.skipped.get(str(path)) != why:
+                log.warning("inbox: %s is %s: skipped and left where it is (the inbox takes regular files only)",
+                            path.name, why)
+        if stat is None:
+            continue
         key = (stat.st_size, stat.st_mtime)
         seen[str(path)] = key
         if state.seen.get(str(path)) == key or now - stat.st_mtime >= settle_seconds:
             ready.append(path)
-    state.seen = seen
+    state.seen, state.skipped = seen, skipped
     return ready
+
+
+_KINDS = ((stat_mode.S_ISDIR, "a directory"), (stat_mode.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat_mode.S_ISSOCK, "a socket"), (stat_mode.S_ISCHR, "a character device"),
+          (stat_mode.S_ISBLK, "a block device"))
+
+
+def _regular_file(path: Path) -> tuple[os.stat_result | None, str | None]:
+    """(its stat, None) for a regular file; (None, what it is) for anything else; (None, None)
+    when it is gone. Never follows a link, never waits on a FIFO: the entry is lstat'ed, then
+    opened with O_NOFOLLOW | O_NONBLOCK and fstat'ed, so one swapped since is caught too."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None, None
+    if stat_mode.S_ISLNK(info.st_mode):
+        return None, "a symbolic link (not followed)"
+    if not stat_mode.S_ISREG(info.st_mode):
+        return None, next((what for test, what in _KINDS if test(info.st_mode)), "not a regular file")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, "a symbolic link (not followed)"
+        return info, None  # unreadable: ingest reports why and moves it to failed/, as before
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat_mode.S_ISREG(info.st_mode):
+        return None, next((what for test, what in _KINDS if test(info.st_mode)), "not a regular file")
+    return info, None
 
 
 def _unique_target(directory: Path, name: str) -> Path:

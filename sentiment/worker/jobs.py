@@ -6,16 +6,15 @@ import json
 import logging
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import sqlite_utils
 
 from sentiment import store
-from sentiment.config import Settings
-from sentiment.errors import ConfigError
+from sentiment.config import ScheduleSettings, Settings
 from sentiment.pipeline.analysis import Pipeline
 from sentiment.pipeline.backlog import analyze_pending, count_pending
 from sentiment.pipeline import pool
@@ -34,51 +33,13 @@ JOB_IDS = ("inbox", "analyze", "digest", "outbox")
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """`[schedule]` in sentiment.toml."""
-
-    inbox_minutes: float = 5
-    analyze_minutes: float = 5
-    outbox_minutes: float = 1
-    digest_at: time = time(9, 0)
-    misfire_grace_seconds: int = 3600
-    inbox_settle_seconds: float = 2.0
+class Schedule(ScheduleSettings):
+    """`[schedule]` in sentiment.toml, as the worker runs it."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Schedule":
-        raw = dict(settings.schedule)
-        allowed = {"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "misfire_grace_seconds",
-                   "inbox_settle_seconds"}
-        unknown = sorted(set(raw) - allowed)
-        if unknown:
-            raise ConfigError(f"[schedule]: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-        values: dict[str, Any] = {}
-        for key in ("inbox_minutes", "analyze_minutes", "outbox_minutes", "inbox_settle_seconds"):
-            if key in raw:
-                values[key] = _positive(key, raw[key])
-        if "misfire_grace_seconds" in raw:
-            values["misfire_grace_seconds"] = int(_positive("misfire_grace_seconds", raw["misfire_grace_seconds"]))
-        if "digest" in raw:
-            values["digest_at"] = _clock("digest", raw["digest"])
-        return cls(**values)
-
-
-def _positive(key: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"[schedule] {key}: expected a number, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"[schedule] {key}: must be positive")
-    return number
-
-
-def _clock(key: str, value: Any) -> time:
-    try:
-        hours, minutes = str(value).split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise ConfigError(f'[schedule] {key}: expected "HH:MM", got {value!r}') from None
+        """`settings.schedule` (validated when the settings load)."""
+        return cls(**asdict(settings.schedule))
 
 
 @dataclass

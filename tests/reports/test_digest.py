@@ -253,11 +253,12 @@ def test_trend_covers_fourteen_days_with_relative_bars(day_db: Any, settings: An
     assert len(re.findall(r'<td class="bar(?:-today)?" height="10" style="background: #', html)) == 14
 
 
-def test_bad_digest_options_name_the_key(db: Any, tmp_path: Path) -> None:
+def test_bad_digest_options_name_the_key(tmp_path: Path) -> None:
+    # refused when the settings load, not when the digest runs
     with pytest.raises(ConfigError, match=r"\[digest\] unanswered_hours"):
-        digest.build_digest(db, make_settings(tmp_path, digest={"unanswered_hours": "soon"}), "cs", DAY, RULES)
+        make_settings(tmp_path, digest={"unanswered_hours": "soon"})
     with pytest.raises(ConfigError, match=r"\[digest.sections\] cs: unknown section 'charts'"):
-        digest.build_digest(db, make_settings(tmp_path, digest={"sections": {"cs": ["charts"]}}), "cs", DAY, RULES)
+        make_settings(tmp_path, digest={"sections": {"cs": ["charts"]}})
 
 
 # ------------------------------------------------------------------ render

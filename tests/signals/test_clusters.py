@@ -22,6 +22,7 @@ from sentiment.signals.clusters import (
     parse_since,
     update_clusters,
 )
+from sentiment.config import build_settings
 from sentiment.errors import ConfigError
 from sentiment.signals.topics import group_topics, near_groups, text_key
 
@@ -320,13 +321,15 @@ def test_near_groups_use_jaccard_threshold() -> None:
 
 # -- options, since, CLI -----------------------------------------------------------------
 def test_options_from_settings_validate_and_name_the_key() -> None:
-    settings = SimpleNamespace(tz=TZ, raw={"clusters": {"spike_k": 2.5, "topic_min_size": 4, "kinds": ["rule"]}})
+    settings = build_settings({"general": {"timezone": "Europe/Berlin"},
+                               "clusters": {"spike_k": 2.5, "topic_min_size": 4, "kinds": ["rule"]}}, None, {})
     o = cluster_options(settings)
-    assert (o.spike_k, o.topic_min_size, o.kinds, o.tz) == (2.5, 4, ("rule",), TZ)
+    assert (o.spike_k, o.topic_min_size, o.kinds, o.tz) == (2.5, 4, ("rule",), ZoneInfo("Europe/Berlin"))
+    assert cluster_options(replace(settings, timezone="Asia/Shanghai")).tz == TZ
     for bad, key in (({"spike_k": "x"}, "spike_k"), ({"topic_min_size": 1.5}, "topic_min_size"),
                      ({"lookback": 3}, "lookback"), ({"kinds": ["nope"]}, "kinds")):
-        with pytest.raises(ConfigError, match=key):
-            cluster_options(SimpleNamespace(tz=TZ, raw={"clusters": bad}))
+        with pytest.raises(ConfigError, match=key):  # refused when the settings load
+            build_settings({"clusters": bad}, None, {})
 
 
 def test_parse_since() -> None:
