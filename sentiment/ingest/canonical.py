@@ -12,8 +12,7 @@ import json
 from typing import Any
 
 from sentiment.ingest.jsonutil import is_empty, put
-from sentiment.ingest.records import KINDS, BadRow, ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import BadRow, JsonShape, KINDS, ParsedStream, RawRecord
 
 SOURCE = "canonical"
 TEXT_KEYS = ("text_raw", "text")

@@ -15,8 +15,7 @@ from sentiment.ingest.jsonutil import (
     check_object, dig, elements, first_present, has_any, id_str, media_urls, put, sample_matches,
     with_followups,
 )
-from sentiment.ingest.records import ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import JsonShape, ParsedStream, RawRecord
 
 SOURCE = "qianniu"
 CONTAINER_KEYS = ("data", "result", "list", "dataSource", "rows", "items", "records", "rateList", "module")

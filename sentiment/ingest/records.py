@@ -8,7 +8,7 @@ and answers of a question go into `children`; their parent id is set there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 KINDS = ("review", "followup", "question", "answer")
 
@@ -45,5 +45,34 @@ class BadRow:
     raw: Any = None
 
 
+class UnreadableRow(list):  # type: ignore[type-arg]
+    """A table row the reader could not take apart (an unterminated quote, a row over the size limit).
+
+    It travels in a table's row stream as an empty row, so header detection passes over it; the
+    row parsers turn it into a quarantined BadRow with `reason` and `raw` (a short excerpt).
+    """
+
+    def __init__(self, reason: str, raw: Any = None) -> None:
+        super().__init__()
+        self.reason = reason
+        self.raw = raw
+
+
 Parsed = Union[RawRecord, BadRow]
 ParsedStream = Iterator[Parsed]
+
+
+@dataclass(frozen=True)
+class JsonShape:
+    """One JSON source shape.
+
+    `detect(doc)` says whether a parsed document (dict or list; every JSON
+    number arrives as a str because files are parsed with parse_int=str and
+    parse_float=str) has this shape. `parse(doc, where)` yields RawRecord or
+    BadRow objects; `where` prefixes row locators (e.g. "line 3: ").
+    """
+
+    name: str
+    source: str
+    detect: Callable[[Any], bool]
+    parse: Callable[[Any, str], ParsedStream]

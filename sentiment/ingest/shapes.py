@@ -1,32 +1,16 @@
 """The registry of source shapes: how a parsed JSON document is recognised and mapped."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from sentiment.ingest.records import ParsedStream
+from sentiment.ingest import canonical, qianniu, taobao, tmall, top, wdj
+from sentiment.ingest.records import JsonShape
 
-
-@dataclass(frozen=True)
-class JsonShape:
-    """One JSON source shape.
-
-    `detect(doc)` says whether a parsed document (dict or list; every JSON
-    number arrives as a str because files are parsed with parse_int=str and
-    parse_float=str) has this shape. `parse(doc, where)` yields RawRecord or
-    BadRow objects; `where` prefixes row locators (e.g. "line 3: ").
-    """
-
-    name: str
-    source: str
-    detect: Callable[[Any], bool]
-    parse: Callable[[Any, str], ParsedStream]
+__all__ = ["JsonShape", "json_shapes", "shape_by_name", "detect_shape"]
 
 
 def json_shapes() -> list[JsonShape]:
     """All JSON shapes, most specific first (canonical JSONL last)."""
-    from sentiment.ingest import canonical, qianniu, taobao, tmall, top, wdj
-
     return [
         *tmall.SHAPES,
         *taobao.SHAPES,

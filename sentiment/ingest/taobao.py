@@ -13,8 +13,7 @@ from sentiment.ingest.jsonutil import (
     dig, elements, first_present, has_any, is_empty, media_urls, put, records, sample_matches,
     with_followups,
 )
-from sentiment.ingest.records import ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import JsonShape, ParsedStream, RawRecord
 
 SOURCE = "taobao"
 TEXT_KEYS = ("content",)

@@ -16,8 +16,7 @@ from sentiment.ingest.jsonutil import (
     dig, first_present, has_any, is_empty, maybe_json, media_urls,
     mtop_api, mtop_failure, put, raise_if_mtop_failed, records, sample_matches, with_followups,
 )
-from sentiment.ingest.records import ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import JsonShape, ParsedStream, RawRecord
 
 SOURCE = "tmall"
 RATE_TEXT_KEYS = ("rateContent", "rate_content")

@@ -16,8 +16,7 @@ from sentiment.errors import IngestError
 from sentiment.ingest.jsonutil import (
     as_list, check_object, elements, first_present, id_str, put, truthy, with_followups,
 )
-from sentiment.ingest.records import BadRow, ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import BadRow, JsonShape, ParsedStream, RawRecord
 
 SOURCE = "top"
 RATES_RESPONSE = "traderates_get_response"

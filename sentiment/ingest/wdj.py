@@ -16,8 +16,7 @@ from sentiment.ingest.jsonutil import (
     check_object, dig, elements, first_present, has_any, id_str, is_low_info, media_urls, mtop_api, put,
     raise_if_mtop_failed, sample_matches, truthy,
 )
-from sentiment.ingest.records import BadRow, ParsedStream, RawRecord
-from sentiment.ingest.shapes import JsonShape
+from sentiment.ingest.records import BadRow, JsonShape, ParsedStream, RawRecord
 
 SOURCE = "wdj"
 LIST_APIS = ("mtop.taobao.wdj.",)

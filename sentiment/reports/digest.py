@@ -22,6 +22,7 @@ import sqlite_utils
 
 from sentiment.signals import triage
 from sentiment.config import DIGEST_SECTIONS, Settings
+from sentiment.reports import outbox as mailer
 from sentiment.rules.catalogue import bundled_catalogue, catalogue_of
 from sentiment.rules.loader import load_ruleset
 from sentiment.rules.records import Rule
@@ -337,8 +338,6 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
                   audiences: Iterable[str] | None = None, rules: Any = None,
                   now: datetime | None = None) -> list[int]:
     """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>)."""
-    from sentiment.reports import outbox as mailer
-
     configured = mailer.audiences(settings)
     names = list(audiences) if audiences is not None else sorted(configured)
     if rules is None:

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import css_inline
 import jinja2
 
+from sentiment.resources import templates_dir
+
 CATEGORY_NAMES = {
     "food_safety": "食品安全", "health_safety": "健康安全", "counterfeit": "假货质疑",
     "quality": "质量问题", "logistics": "物流问题", "service": "服务问题",
@@ -150,8 +152,6 @@ def digest_subject(data: Mapping[str, Any]) -> str:
 
 def make_env() -> jinja2.Environment:
     """A fresh Jinja environment over the bundled templates (HTML autoescaped, strict undefined)."""
-    from sentiment.resources import templates_dir
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"), default=False),

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 import sqlite_utils
 
+from sentiment.lang.segment import get_segmenter
 from sentiment.signals.clusters import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
 
 # 1-char words that name a complaint on their own
@@ -107,8 +108,6 @@ def keywords(docs: Sequence[Sequence[str]], members: Sequence[int], idf: dict[st
 
 def topic_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str) -> list[Candidate]:
     """Topic clusters among unmatched negatives created in [start, end]."""
-    from sentiment.lang.segment import get_segmenter
-
     rows = db.execute(
         "SELECT d.id, d.created_at, d.item_id, d.item_title, a.tokens FROM documents d"
         " JOIN analyses a ON a.document_id = d.id WHERE d.created_at >= ? AND d.created_at <= ?"

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from sentiment import store
 from sentiment.config import Settings
+from sentiment.worker.jobs import Schedule
 
 JOB_ORDER = ("inbox", "analyze", "digest", "outbox")
 
@@ -30,8 +31,6 @@ def worker_pid(settings: Settings) -> int | None:
 
 
 def _next_runs(settings: Settings, last: dict[str, dict[str, Any]], now: datetime) -> dict[str, str | None]:
-    from sentiment.worker.jobs import Schedule
-
     schedule = Schedule.from_settings(settings)
     local = now.astimezone(settings.tz)
     digest = local.replace(hour=schedule.digest_at.hour, minute=schedule.digest_at.minute, second=0, microsecond=0)
