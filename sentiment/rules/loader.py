@@ -36,6 +36,7 @@ from typing import Any, Iterable, Sequence
 
 from sentiment.errors import RuleError
 from sentiment.lang.text import normalize
+from sentiment.lang.wordclasses import FILE_NAME as WORD_CLASSES_FILE
 from sentiment.rules.query import Node, parse
 from sentiment.rules.records import Compiled, Rule
 from sentiment.rules.ruleset import RuleSet
@@ -86,7 +87,7 @@ def rule_files(paths: Sequence[Path] | None = None) -> tuple[list[Path], list[st
     missing: list[str] = []
     for path in [rules_dir()] if paths is None else [Path(p) for p in paths]:
         if path.is_dir():
-            files.extend(sorted(path.glob("*.toml")))
+            files.extend(sorted(p for p in path.glob("*.toml") if p.name != WORD_CLASSES_FILE))  # not a rule file
         elif path.is_file():
             files.append(path)
         else:
