@@ -348,3 +348,12 @@ def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
             ),
         },
     }
+
+
+def rated_texts(db: sqlite_utils.Database) -> tuple[list[str], list[str]]:
+    """Texts of rated reviews and follow-ups, placeholders excluded: (positive, negative), by id."""
+    rows = db.execute(
+        "SELECT text, rating FROM documents WHERE rating IN ('positive', 'negative')"
+        " AND is_placeholder = 0 AND kind IN ('review', 'followup') ORDER BY id"
+    ).fetchall()
+    return [t for t, r in rows if r == "positive"], [t for t, r in rows if r == "negative"]

@@ -96,8 +96,8 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
 
     Example: sentiment model train --labeled shop_labeled.csv --out models/shop.json.gz
     """
+    from sentiment import store
     from sentiment.model import training as nlp
-    from sentiment.model.from_store import train_from_db
 
     if labeled:
         source = "labeled"
@@ -107,10 +107,9 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
         if encoder is not None:
             raise click.UsageError("--encoder adapts a shop's model: use it with --from-db or --labeled")
         trained, n = nlp.train_builtin(), None
-    elif source == "db":
-        trained, n = train_from_db(env.open_db(create=False), base=base, encoder=encoder)
     else:
-        texts, labels = nlp.read_labeled_csv(labeled)
+        texts, labels = (nlp.balanced(*store.rated_texts(env.open_db(create=False))) if source == "db"
+                         else nlp.read_labeled_csv(labeled))
         trained, n = nlp.train(texts, labels, base=base, encoder=encoder), len(texts)
     target = out or (env.settings.data_dir / "models" / f"{source}-{trained.version.split('-')[-1]}.json.gz")
     target.parent.mkdir(parents=True, exist_ok=True)

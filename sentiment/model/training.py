@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -424,3 +425,20 @@ def _metrics(labels: list[int], preds: list[int], rate: float) -> dict[str, floa
         "neg_recall": round(neg_r, 4),
         "texts_per_s": round(rate, 4),
     }
+
+
+MIN_PER_CLASS = 20
+
+
+def balanced(pos: list[str], neg: list[str]) -> tuple[list[str], list[int]]:
+    """Rated texts as training data (positive=1, negative=0), the larger class down-sampled
+    (seeded, so the same store gives the same model)."""
+    if min(len(pos), len(neg)) < MIN_PER_CLASS:
+        raise ModelError(
+            f"the store has {len(pos)} positive and {len(neg)} negative rated reviews; "
+            f"training needs at least {MIN_PER_CLASS} of each (ingest exports with ratings first)"
+        )
+    size = min(len(pos), len(neg))
+    rng = random.Random(20261125)
+    pos, neg = sorted(rng.sample(pos, size)), sorted(rng.sample(neg, size))
+    return pos + neg, [1] * size + [0] * size
