@@ -7,7 +7,7 @@ from typing import Sequence
 
 import click
 
-from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 
 
 def _analyzer(env: Env, paths: Sequence[Path], jobs: int | None):  # type: ignore[no-untyped-def]

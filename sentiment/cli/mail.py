@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 
 
 def _audiences(env: Env, audience: str) -> list[str]:

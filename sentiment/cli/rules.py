@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 
 
 @cli.group()

@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from sentiment.signals import triage as lib
-from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATE_CHOICES = [*lib.STATES, "open", "closed", "all"]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from sentiment.cli import Env, cli, emit_json, json_option, pass_env
+from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 
 
 @cli.command()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment.model import features
 from sentiment.errors import IngestError, ModelError
+from sentiment.ingest.containers import SAMPLE_BYTES, sniff_encoding
 from sentiment.model.linear import MODEL_FORMAT, Model
 from sentiment.model.loading import default_model_path, load_model
 from sentiment.resources import rules_dir
@@ -134,8 +135,6 @@ def _own_reviews(path: Path) -> list[tuple[str, int]]:
 def read_labeled_csv(path: Path | str) -> tuple[list[str], list[int]]:
     """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg) in UTF-8 or GB18030 (as
     ingest detects them); ModelError names bad lines."""
-    from sentiment.ingest.containers import SAMPLE_BYTES, sniff_encoding
-
     path = Path(path)
     try:
         data = path.read_bytes()
