@@ -5,6 +5,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Sequence
 
 import click
 
@@ -80,6 +81,12 @@ def _date(value: str | None, env: Env) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=env.settings.tz)
 
 
+def _unconfigured(given: Sequence[Path], configured: Sequence[Path]) -> list[str]:
+    """The --rules paths that [rules] paths does not name (compared resolved)."""
+    known = {Path(p).resolve() for p in configured}
+    return [str(p) for p in given if Path(p).resolve() not in known]
+
+
 @cli.command()
 @click.option("--since", help="Only documents created on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only documents created before this date (YYYY-MM-DD).")
@@ -104,6 +111,11 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     start, end = _date(since, env), _date(until, env)
     db = env.open_db(create=False)
     pipeline = Pipeline.from_settings(env.settings, [*env.settings.rules_paths, *rules_paths])
+    unconfigured = _unconfigured(rules_paths, env.settings.rules_paths)
+    if unconfigured and not dry_run:
+        click.echo(f"Warning: --rules {' '.join(unconfigured)} is not in [rules] paths: the hits this rescan"
+                   " writes stay, but alerts, digests and the worker match with [rules] paths only; add it"
+                   " there (sentiment.toml or SENTIMENT_RULES) to use the same rules everywhere", err=True)
     total = count_documents(db, start, end, item)
     show = not as_json and sys.stderr.isatty()
     with click.progressbar(length=total, label="rescan", file=sys.stderr, hidden=not show) as bar:

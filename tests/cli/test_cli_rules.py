@@ -501,3 +501,14 @@ def test_rules_only_rescan_keeps_tokens_and_score_a_fresh_ingest_would_change(
     fresh = CliCall(tmp_path / "fresh.db")
     assert fresh("ingest", own_export, *EXPORTS).exit_code == 0
     assert analyses(fresh.db) == analyses(analyzed)
+
+
+def test_rescan_with_rules_outside_the_configured_paths_warns(analyzed, run_cli, extra, tmp_path, monkeypatch):
+    """Alerts, digests and the worker match with [rules] paths only: a rescan that writes hits of
+    other rules says so (a dry run writes nothing and does not)."""
+    result = run_cli("rescan", "--rules", extra)
+    assert result.exit_code == 0
+    assert "Warning: --rules" in result.stderr and "[rules] paths" in result.stderr
+    assert "Warning" not in run_cli("rescan", "--rules", extra, "--dry-run").stderr
+    monkeypatch.setenv("SENTIMENT_RULES", str(extra))
+    assert "Warning" not in run_cli("rescan", "--rules", extra).stderr
