@@ -11,14 +11,12 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import getaddresses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sentiment.errors import ConfigError
 from sentiment.ingest.tabular import ALIASES
-
-if TYPE_CHECKING:
-    from sentiment.signals.clusters import ClusterOptions
+from sentiment.signals.candidates import KINDS, ClusterOptions
 
 DEFAULT_CONFIG_NAME = "sentiment.toml"
 DEFAULT_DB_NAME = "sentiment.db"
@@ -114,12 +112,6 @@ class AlertSettings:
     quiet_hours: tuple[time, time] | None = None
 
 
-def _default_clusters() -> ClusterOptions:
-    from sentiment.signals.clusters import ClusterOptions  # here, so that the signals may import config
-
-    return ClusterOptions()
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Paths are absolute once loaded."""
@@ -139,7 +131,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
-    clusters: ClusterOptions = field(default_factory=_default_clusters)  # its tz is `timezone`'s
+    clusters: ClusterOptions = field(default_factory=ClusterOptions)  # its tz is `timezone`'s
     paths: Mapping[str, Path] = field(default_factory=dict)
 
     @property
@@ -396,8 +388,6 @@ def _alerts(data: Mapping[str, Any]) -> AlertSettings:
 
 def _clusters(data: Mapping[str, Any], tz: ZoneInfo) -> ClusterOptions:
     """[clusters] as the ClusterOptions the signals use (with the configured time zone)."""
-    from sentiment.signals.clusters import KINDS, ClusterOptions  # here, so that the signals may import config
-
     table = _section(data, "clusters")
     _check_keys("clusters", table, CLUSTER_KEYS)
     values: dict[str, Any] = {"tz": tz}

@@ -27,7 +27,8 @@ def load(tmp_path: Path, text: str) -> Settings:
     ("[schedule]\ninbox_minutes = -1\n", "[schedule] inbox_minutes: expected a positive number, got -1"),
     ('[schedule]\ndigest = "9 o\'clock"\n', '[schedule] digest: expected "HH:MM", got "9 o\'clock"'),
     # [digest] and [digest.sections]
-    ("[digest]\nunanswered_hour = 24\n", "[digest]: unknown key 'unanswered_hour' (allowed: sections, unanswered_days,"),
+    ("[digest]\nunanswered_hour = 24\n",
+     "[digest]: unknown key 'unanswered_hour' (allowed: sections, unanswered_days, unanswered_hours)"),
     ("[digest]\nunanswered_hours = -1\n", "[digest] unanswered_hours: expected a positive number, got -1"),
     ('[digest]\nunanswered_days = "soon"\n', "[digest] unanswered_days: expected a positive number, got 'soon'"),
     ("[digest]\nunanswered_hours = 200\n", "[digest] unanswered_hours must be shorter than unanswered_days"),

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
-from sentiment.signals.clusters import KINDS
+from sentiment.signals.candidates import KINDS
 
 
 @cli.command("clusters")

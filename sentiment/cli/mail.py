@@ -128,28 +128,35 @@ def alerts(env: Env, send: bool, as_json: bool) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "sending", "delivering", "sent", "failed", "unknown"]),
-              help="Only messages in this state.")
+@click.option("--status", type=click.Choice(["pending", "sending", "delivering", "sent", "failed", "unknown", "held"]),
+              help="Only messages in this state (held: alerts waiting for a cooldown or quiet hours).")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @json_option
 @click.pass_context
 def outbox(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
-    """List outbox messages (newest first); subcommands retry and send.
+    """List outbox messages (newest first) and the alerts still held; subcommands retry and send.
 
     Example: sentiment outbox --status failed --json
     """
     if ctx.invoked_subcommand is not None:
         return
     from sentiment.reports import outbox as mailer
+    from sentiment.reports.alerts import held_rows
 
     env: Env = ctx.find_object(Env)
-    rows = mailer.list_outbox(env.open_db(), status=status, limit=limit)
+    db = env.open_db()
+    held = held_rows(db, env.settings, datetime.now(timezone.utc)) if status in (None, "held") else []
+    rows = held + (mailer.list_outbox(db, status=status, limit=limit) if status != "held" else [])
     if as_json:
         emit_json(rows)
         return
     if not rows:
         click.echo("outbox is empty")
     for r in rows:
+        if r["status"] == "held":
+            click.echo(f"{'-':<6} held       alert  {r['reason']:<12} goes {r['due_at'] or 'once recipients are configured'}"
+                       f"  {r['subject']}")
+            continue
         click.echo(f"#{r['id']:<5} {r['status']:<10} {r['kind']:<6} {r['audience'] or '-':<8} "
                    f"tries {r['attempts']}  {r['subject']}")
         if r["last_error"] and r["status"] != "sent":

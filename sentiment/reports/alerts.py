@@ -1,17 +1,22 @@
-"""Immediate alerts for rules marked `immediate`: one mail per rule cluster (rule x item) and window.
+"""Immediate alerts for rules marked `immediate`: per rule cluster (rule x item) and window,
+one mail to each audience that owns any rule the documents fired.
 
 Only documents created within `[alerts] recent_hours` (default 48) of `now`
 alert, so back-filling history never sets off a storm. A cluster alerts at
 most once per cooldown (the rule's own, else `[alerts] cooldown`, default 1h);
 documents that arrive during the cooldown wait and go out together in the next
-alert. During `[alerts] quiet_hours` (e.g. "22:00-08:00", local time) only
-`critical` rules alert; the others wait until the quiet hours end. A document
-listed in `alerted` never alerts again, whichever rule it hit.
+alert, marked as an update. New evidence on a *critical* cluster is never held
+longer than one alert interval (`[schedule] analyze_minutes`). During
+`[alerts] quiet_hours` (e.g. "22:00-08:00", local time) only `critical` rules
+alert; the others wait until the quiet hours end. What is held is listed by
+`held_alerts` (shown by `sentiment outbox` and `sentiment status`) with when it
+goes. A document listed in `alerted` never alerts again, whichever rule it hit.
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -31,11 +36,25 @@ MAX_LISTED = 20
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True)
+class Held:
+    """An alert that waits: its rule cluster, how many documents, why, and when it goes."""
+
+    rule_id: str
+    item_id: str
+    documents: int
+    reason: str  # cooldown | quiet_hours | no_recipients
+    due_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def alert_options(settings: Settings) -> dict[str, Any]:
     """[alerts] (validated when the settings load): the recent window, quiet hours and default cooldown."""
     options = settings.alerts
     return {"recent": timedelta(hours=options.recent_hours), "quiet": options.quiet_hours,
-            "cooldown": options.cooldown}
+            "cooldown": options.cooldown, "interval": timedelta(minutes=settings.schedule.analyze_minutes)}
 
 
 def in_quiet_hours(now: datetime, tz: Any, window: tuple[time, time] | None) -> bool:
@@ -61,7 +80,8 @@ def _candidates(db: sqlite_utils.Database, rule_ids: Sequence[str], now: datetim
 
 
 def _groups(rows: list[dict[str, Any]], rules: Mapping[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Each document goes to the cluster of its most severe immediate rule; its other hits come along."""
+    """Each document goes to the cluster of its most severe immediate rule; its other hits come along,
+    and the owners of all of them."""
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_doc.setdefault(row["id"], []).append(row)
@@ -69,9 +89,14 @@ def _groups(rows: list[dict[str, Any]], rules: Mapping[str, Any]) -> dict[tuple[
     for hits in by_doc.values():
         best = min(hits, key=lambda h: (SEVERITY_RANK.get(rget(rules[h["rule_id"]], "severity"), 9), h["rule_id"]))
         doc = {**best, "rule_ids": sorted({h["rule_id"] for h in hits}),
+               "owners": sorted({o for h in hits for o in _owners(rules[h["rule_id"]])}),
                "terms": json.loads(best["terms"] or "[]")}
         groups.setdefault((best["rule_id"], best["item_id"] or "-"), []).append(doc)
     return groups
+
+
+def _owners(rule: Any) -> tuple[str, ...]:
+    return tuple(rget(rule, "owners", ()) or ())
 
 
 def _last_alert(db: sqlite_utils.Database, prefix: str) -> datetime | None:
@@ -86,15 +111,16 @@ def window_start(now: datetime, cooldown: timedelta) -> datetime:
 
 
 def build_alert(rule: Any, item_id: str, docs: list[dict[str, Any]], settings: Settings, start: datetime,
-                cooldown: timedelta, recent: timedelta) -> dict[str, Any]:
+                cooldown: timedelta, recent: timedelta, *, update: bool = False,
+                owners: Sequence[str] = ()) -> dict[str, Any]:
     """Plain data of one alert mail (what `render_alert` shows)."""
     tz = settings.tz
     item = None if item_id == "-" else item_id
     title = next((d["item_title"] for d in docs if d["item_title"]), None) or item or "（未知商品）"
     listed = [{**doc_view(d, d["terms"]), "other_rules": [r for r in d["rule_ids"] if r != rget(rule, "id")]}
               for d in docs[-MAX_LISTED:][::-1]]
-    owners = tuple(rget(rule, "owners", ()) or ())
-    return {
+    owners = tuple(owners) or _owners(rule)
+    return {"update": update,
         "kind": "alert", "rule_id": rget(rule, "id"), "rule_name": rget(rule, "name") or rget(rule, "id"),
         "category": rget(rule, "category"), "category_name": category_name(rget(rule, "category")),
         "severity": rget(rule, "severity"), "item_id": item, "item_title": title, "link": item_link(item),
@@ -108,7 +134,8 @@ def build_alert(rule: Any, item_id: str, docs: list[dict[str, Any]], settings: S
 
 def alert_subject(data: Mapping[str, Any]) -> str:
     sev = SEVERITY_NAMES.get(data["severity"] or "", "")
-    return header_text(f"【{sev}·{data['category_name']}】{data['item_title']}：{data['rule_name']}"
+    head = "【更新】" if data.get("update") else ""
+    return header_text(f"{head}【{sev}·{data['category_name']}】{data['item_title']}：{data['rule_name']}"
                        f"（{data['count']} 条）", limit=150)
 
 
@@ -122,17 +149,57 @@ def render_alert(data: Mapping[str, Any]) -> RenderedMessage:
     return fit(render, dict(data), ["documents"])
 
 
-def _recipients(settings: Settings, rule: Any) -> list[str]:
-    out: list[str] = []
-    for owner in tuple(rget(rule, "owners", ()) or ()):
-        out.extend(a for a in mailer.audiences(settings).get(owner, ()) if a not in out)
-    return out
 
 
 def queue_alerts(db: sqlite_utils.Database, settings: Settings, now: datetime, rules: Any = None) -> list[int]:
-    """Queue one alert per due rule cluster; marks its documents in `alerted`. Returns new outbox ids."""
+    """Queue the alerts that are due; marks their documents in `alerted`. Returns new outbox ids."""
+    queued: list[int] = []
+    with transaction(db):
+        for group, decision in _decisions(db, settings, now, rules):
+            if not isinstance(decision, Held):
+                queued.extend(_queue_group(db, settings, now, group, decision))
+    return queued
+
+
+def held_alerts(db: sqlite_utils.Database, settings: Settings, now: datetime, rules: Any = None) -> list[Held]:
+    """The alerts that wait (cooldown, quiet hours, no recipients), with when they go."""
+    return [d for _, d in _decisions(db, settings, now, rules) if isinstance(d, Held)]
+
+
+def held_rows(db: sqlite_utils.Database, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Held alerts as outbox-like rows (status "held", no id yet), for `sentiment outbox` and `status`."""
+    return [{"id": None, "status": "held", "kind": "alert", "audience": None, "attempts": 0,
+             "subject": f"{h.rule_id} · {h.item_id}（{h.documents} 条）", "reason": h.reason, "due_at": h.due_at,
+             "last_error": None} for h in held_alerts(db, settings, now)]
+
+
+@dataclass
+class _Group:
+    rule: Any
+    item_id: str
+    docs: list[dict[str, Any]]
+    options: Mapping[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        return f"alert:{rget(self.rule, 'id')}:{self.item_id}:"
+
+    @property
+    def owners(self) -> list[str]:
+        return sorted({o for d in self.docs for o in d["owners"]})
+
+
+@dataclass(frozen=True)
+class _Due:
+    start: datetime
+    cooldown: timedelta
+    update: bool
+
+
+def _decisions(db: sqlite_utils.Database, settings: Settings, now: datetime,
+               rules: Any) -> list[tuple[_Group, _Due | Held]]:
     if now.tzinfo is None:
-        raise ValueError("queue_alerts needs an aware `now`")
+        raise ValueError("alerts need an aware `now`")
     options = alert_options(settings)
     if rules is None:
         rules = load_default_rules(settings)
@@ -140,42 +207,65 @@ def queue_alerts(db: sqlite_utils.Database, settings: Settings, now: datetime, r
     if not immediate:
         return []
     quiet = in_quiet_hours(now, settings.tz, options["quiet"])
-    queued: list[int] = []
-    with transaction(db):
-        groups = _groups(_candidates(db, sorted(immediate), now, options["recent"]), immediate)
-        for (rule_id, item_id), docs in sorted(groups.items()):
-            outbox_id = _queue_group(db, settings, now, immediate[rule_id], item_id, docs, options, quiet)
-            if outbox_id is not None:
-                queued.append(outbox_id)
-    return queued
+    groups = _groups(_candidates(db, sorted(immediate), now, options["recent"]), immediate)
+    out = []
+    for (rule_id, item_id), docs in sorted(groups.items()):
+        group = _Group(immediate[rule_id], item_id, docs, options)
+        out.append((group, _decide(db, settings, now, group, quiet)))
+    return out
 
 
-def _queue_group(db: sqlite_utils.Database, settings: Settings, now: datetime, rule: Any, item_id: str,
-                 docs: list[dict[str, Any]], options: Mapping[str, Any], quiet: bool) -> int | None:
-    rule_id = rget(rule, "id")
-    if quiet and rget(rule, "severity") != "critical":
-        log.info("alert %s/%s held: quiet hours", rule_id, item_id)
-        return None
+def _decide(db: sqlite_utils.Database, settings: Settings, now: datetime, group: _Group,
+            quiet: bool) -> _Due | Held:
+    rule, options = group.rule, group.options
+    rule_id, critical = rget(rule, "id"), rget(rule, "severity") == "critical"
+
+    def held(reason: str, due: datetime | None) -> Held:
+        log.info("alert %s/%s held: %s until %s", rule_id, group.item_id, reason, due)
+        return Held(rule_id, group.item_id, len(group.docs), reason, mailer.iso(due) if due else None)
+
+    if quiet and not critical:
+        return held("quiet_hours", _quiet_end(now, settings.tz, options["quiet"]))
     cooldown = rget(rule, "cooldown") or options["cooldown"]
-    prefix = f"alert:{rule_id}:{item_id}:"
-    last = _last_alert(db, prefix)
-    if last is not None and now - last < cooldown:
-        log.info("alert %s/%s held: cooldown until %s", rule_id, item_id, last + cooldown)
-        return None
-    recipients = _recipients(settings, rule)
-    if not recipients:
+    last = _last_alert(db, group.prefix)
+    wait = min(cooldown, options["interval"]) if critical else cooldown  # critical news: one interval at most
+    if last is not None and now - last < wait:
+        return held("cooldown", last + wait)
+    if not any(mailer.audiences(settings).get(o) for o in group.owners):
         log.warning("alert %s/%s not sent: no recipients for owners %s (configure [audiences.<name>])",
-                    rule_id, item_id, rget(rule, "owners", ()))
+                    rule_id, group.item_id, group.owners)
+        return held("no_recipients", None)
+    step = wait if last is not None else cooldown
+    return _Due(window_start(now, step), cooldown, update=last is not None)
+
+
+def _quiet_end(now: datetime, tz: Any, window: tuple[time, time] | None) -> datetime | None:
+    if window is None:
         return None
-    start = window_start(now, cooldown)
-    key = f"{prefix}{start.strftime('%Y%m%dT%H%MZ')}"
-    if mailer.find(db, key) is not None:
-        return None
-    data = build_alert(rule, item_id, docs, settings, start, cooldown, options["recent"])
-    outbox_id = mailer.enqueue(db, settings, key=key, kind="alert", audience=",".join(rget(rule, "owners", ())),
-                               recipients=recipients, message=render_alert(data), now=now,
-                               meta={"rule_id": rule_id, "item_id": item_id, "documents": len(docs)})
-    db.conn.executemany("INSERT OR IGNORE INTO alerted (document_id, rule_id, outbox_id, created_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        [[d["id"], r, outbox_id, mailer.iso(now)] for d in docs for r in d["rule_ids"]])
-    return outbox_id
+    local = now.astimezone(tz)
+    end = local.replace(hour=window[1].hour, minute=window[1].minute, second=0, microsecond=0)
+    return end if end > local else end + timedelta(days=1)
+
+
+def _queue_group(db: sqlite_utils.Database, settings: Settings, now: datetime, group: _Group,
+                 due: _Due) -> list[int]:
+    """One message per owning audience, under keys that make each go once."""
+    rule_id = rget(group.rule, "id")
+    data = build_alert(group.rule, group.item_id, group.docs, settings, due.start, due.cooldown,
+                       group.options["recent"], update=due.update, owners=group.owners)
+    message = render_alert(data)
+    ids: list[int] = []
+    for audience in group.owners:
+        recipients = list(mailer.audiences(settings).get(audience, ()))
+        key = f"{group.prefix}{due.start.strftime('%Y%m%dT%H%MZ')}:{audience}"
+        if not recipients or mailer.find(db, key) is not None:
+            continue
+        ids.append(mailer.enqueue(db, settings, key=key, kind="alert", audience=audience, recipients=recipients,
+                                  message=message, now=now,
+                                  meta={"rule_id": rule_id, "item_id": group.item_id,
+                                        "documents": len(group.docs), "update": due.update}))
+    if ids:
+        db.conn.executemany("INSERT OR IGNORE INTO alerted (document_id, rule_id, outbox_id, created_at)"
+                            " VALUES (?, ?, ?, ?)",
+                            [[d["id"], r, ids[0], mailer.iso(now)] for d in group.docs for r in d["rule_ids"]])
+    return ids

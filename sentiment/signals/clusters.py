@@ -25,7 +25,6 @@ whose last member lies inside the recomputed range are ever closed.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -38,29 +37,14 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from sentiment.signals import topics
+from sentiment.signals.candidates import (CLOSED, ITEM_KEY_SQL, NOT_PLACEHOLDER, OPEN, Candidate, ClusterOptions,
+                                          ClusterSettings, cluster_id)
 from sentiment.store import transaction
 from sentiment.times import day_start, stored
 
 log = logging.getLogger(__name__)
 
-KINDS = ("rule", "spike", "topic", "duplicate")
-SEVERITIES = ("critical", "high", "medium", "low")  # most severe first
-OPEN, CLOSED = "open", "closed"
-DEFAULT_TZ = "Asia/Shanghai"
-ITEM_KEY_SQL = "coalesce(nullif(d.item_id, ''), nullif(d.item_title, ''), 'unknown')"
-NOT_PLACEHOLDER = "coalesce(d.is_placeholder, 0) = 0"
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """How hits of one category cluster (derived from its rules)."""
-
-    window: timedelta = timedelta(hours=24)
-    min_count: int = 1
-    severities: tuple[str, ...] = SEVERITIES  # most severe first
-
-    def rank(self, severity: str | None) -> int:
-        return self.severities.index(severity) if severity in self.severities else len(self.severities)
 
 
 def cluster_settings_from_rules(rules: Any) -> dict[str, ClusterSettings]:
@@ -78,59 +62,10 @@ def cluster_settings_from_rules(rules: Any) -> dict[str, ClusterSettings]:
     }
 
 
-@dataclass(frozen=True)
-class ClusterOptions:
-    """Tunables: `[clusters]` in sentiment.toml (`Settings.clusters`, validated at load)."""
-
-    tz: tzinfo = ZoneInfo(DEFAULT_TZ)
-    kinds: tuple[str, ...] = KINDS
-    lookback_days: int = 30
-    default_rule: ClusterSettings = ClusterSettings()  # categories without settings
-    baseline_days: int = 14
-    spike_k: float = 3.0
-    spike_min_count: int = 5
-    spike_count_floor: float = 1.0
-    spike_share_floor: float = 0.05
-    topic_min_size: int = 3
-    topic_similarity: float = 0.25
-    topic_max_docs: int = 5000
-    duplicate_similarity: float = 0.8
-    duplicate_min_chars: int = 10
-    duplicate_min_size: int = 3
-    duplicate_max_texts: int = 50000
-
-
 def cluster_options(settings: Any) -> ClusterOptions:
     """The ClusterOptions `[clusters]` configures: built and validated when the settings load
     (`sentiment.config`), here in the configured time zone."""
     return replace(settings.clusters, tz=settings.tz)
-
-
-options_from_settings = cluster_options  # the same, under a second name
-
-
-@dataclass
-class Candidate:
-    """A computed cluster before it is stored. `members` are (document_id, created_at), time-sorted."""
-
-    id: str
-    kind: str
-    members: list[tuple[str, str]]
-    item_id: str | None = None
-    item_title: str | None = None
-    category: str | None = None
-    rule_id: str | None = None
-    severity: str | None = None
-    title: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def first_seen(self) -> str:
-        return self.members[0][1]
-
-    @property
-    def last_seen(self) -> str:
-        return self.members[-1][1]
 
 
 @dataclass
@@ -155,11 +90,6 @@ class ClusterReport:
         return asdict(self)
 
 
-def cluster_id(kind: str, *parts: str) -> str:
-    digest = hashlib.sha1("\x1f".join((kind, *parts)).encode("utf-8")).hexdigest()
-    return f"{kind}-{digest[:16]}"
-
-
 # -- update ------------------------------------------------------------------
 def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str, ClusterSettings],
                     now: datetime, *, since: datetime | None = None,
@@ -168,8 +98,6 @@ def update_clusters(db: sqlite_utils.Database, settings_by_category: Mapping[str
 
     Idempotent: the same data and `now` change nothing on a second run.
     """
-    from sentiment.signals import topics
-
     opts = options or ClusterOptions()
     horizon = now - timedelta(days=opts.lookback_days)
     since = horizon if since is None else since

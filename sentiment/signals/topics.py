@@ -30,7 +30,7 @@ import numpy as np
 import sqlite_utils
 
 from sentiment.lang.segment import get_segmenter
-from sentiment.signals.clusters import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
+from sentiment.signals.candidates import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
 
 # 1-char words that name a complaint on their own
 MEANINGFUL_CHARS = frozenset("坏破烂脏臭漏假差慢贵丑硬软薄厚松紧痒疼痛霉馊酸苦咸腥潮湿旧歪裂断掉卡吵响短粗褪锈")

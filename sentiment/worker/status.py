@@ -10,6 +10,7 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 from sentiment.worker.jobs import Schedule
+from sentiment.reports.alerts import held_rows
 
 JOB_ORDER = ("inbox", "analyze", "digest", "outbox")
 
@@ -67,7 +68,10 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime 
     report.update(store.status_summary(db))
     report["analyses"] = dict(db.execute(
         "SELECT coalesce(label, 'placeholder'), count(*) FROM analyses GROUP BY 1 ORDER BY 1").fetchall())
-    report["worker"] = job_status(db, settings, now or datetime.now(settings.tz))
+    now = now or datetime.now(settings.tz)
+    report["worker"] = job_status(db, settings, now)
+    report["worker"]["held_alerts"] = [{k: h[k] for k in ("subject", "reason", "due_at")}
+                                       for h in held_rows(db, settings, now)]
     return report
 
 
@@ -97,6 +101,8 @@ def format_status(report: dict[str, Any]) -> str:
     backlog = worker["backlog"]
     lines.append(f"backlog: {backlog['documents_not_analyzed']} documents not analyzed, "
                  f"{backlog['messages_pending']} messages not sent")
+    for h in worker["held_alerts"]:
+        lines.append(f"held alert: {h['subject']}: {h['reason']}, goes {h['due_at'] or 'once recipients are configured'}")
     if worker["last_error"]:
         e = worker["last_error"]
         lines.append(f"last error: {e['job']} at {e['finished_at']}: {e['error']}")

@@ -145,10 +145,10 @@ class SlowTransport(SmtpTransport):
 
 def test_concurrent_send_runs_deliver_every_message_exactly_once(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run A sends 40 messages slowly (4 s); run B starts when A has been running well over one lease (2 s;
-    leases are stored to the second) and sends until nothing is due. A lease taken when the *run* started has expired by then although A is still
-    sending: B would take the message A is sending over and deliver it a second time. A lease taken when the
-    message is picked up holds while that message is being sent."""
+    """Run A sends 40 messages slowly (4 s); run B starts when A has been running well over one lease
+    (2 s here; leases are stored to the second) and sends until nothing is due. A lease taken when the *run*
+    started has expired by then although A is still sending: B would take over the message A is sending and
+    deliver it a second time. A lease taken when the message is picked up holds while it is being sent."""
     monkeypatch.setattr(mailer, "lease", lambda settings: timedelta(seconds=2))
     errors: list[BaseException] = []
     sent: dict[str, list[int]] = {"a": [], "b": []}

@@ -320,7 +320,7 @@ def test_near_groups_use_jaccard_threshold() -> None:
 
 
 # -- options, since, CLI -----------------------------------------------------------------
-def test_options_from_settings_validate_and_name_the_key() -> None:
+def test_cluster_options_validate_and_name_the_key() -> None:
     settings = build_settings({"general": {"timezone": "Europe/Berlin"},
                                "clusters": {"spike_k": 2.5, "topic_min_size": 4, "kinds": ["rule"]}}, None, {})
     o = cluster_options(settings)
