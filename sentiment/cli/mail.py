@@ -54,14 +54,18 @@ def _echo_report(report: dict) -> None:
               help="Day to report (default: yesterday; latest: the day of the newest document).")
 @click.option("--audience", default="all", show_default=True, help="Audience name from [audiences], or all.")
 @click.option("--send", is_flag=True, help="Queue the digests, then deliver everything pending.")
+@click.option("--resend", is_flag=True,
+              help="Queue a corrected digest (marked 【更正】) even where one was already queued for the day.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write .eml, .html and .txt previews here instead of queueing.")
 @json_option
 @pass_env
-def digest(env: Env, day: str | None, audience: str, send: bool, out: Path | None, as_json: bool) -> None:
+def digest(env: Env, day: str | None, audience: str, send: bool, resend: bool, out: Path | None,
+           as_json: bool) -> None:
     """Render the daily risk digest per audience into the outbox (or DIR) and print the paths.
 
-    Each audience and day is queued once; run again, it prints the queued copy.
+    Each audience and day is queued once; run again, it prints the queued copy. After a late
+    export, --resend queues a corrected digest, marked as such.
 
     Example: sentiment digest --date 2024-05-01 --audience cs --out preview/
     """
@@ -83,7 +87,7 @@ def digest(env: Env, day: str | None, audience: str, send: bool, out: Path | Non
                                   recipients=mailer.audiences(settings)[name], message=message)
             results.append({"audience": name, "subject": message.subject, **paths})
     else:
-        ids = digestmod.queue_digests(db, settings, the_day, names, now=now)
+        ids = digestmod.queue_digests(db, settings, the_day, names, now=now, resend=resend)
         rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)}
         results = [{"audience": n, "id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"],
                     "status": rows[i]["status"]} for n, i in zip(names, ids)]

@@ -316,9 +316,31 @@ def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, d
         "escalation": _escalation(db, start, end) if "escalation" in sections else None,
         "qa": _qa(db, start, end) if "qa" in sections else None,
     }
-    data["quiet"] = data["headline"]["negatives"] == 0 and not any(
+    data["freshness"] = freshness(db, start, end, tz)
+    data["quiet"] = data["freshness"]["covered"] and data["headline"]["negatives"] == 0 and not any(
         data[s]["total"] for s in SECTIONS if data[s] is not None)
+    data["correction"] = False
     return data
+
+
+def freshness(db: sqlite_utils.Database, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """How fresh the data is: the newest document time per source, and whether the store holds
+    data for the day at all (documents on it, or a source whose newest document is past it).
+    A day without data is not a calm day: the digest says the data has not arrived."""
+    where, params = between("created_at", start, end)
+    on_day = db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0]
+    newest = db.execute("SELECT source, max(created_at) FROM documents GROUP BY source ORDER BY source").fetchall()
+    sources = [{"source": s, "newest": datetime.fromisoformat(t).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "past_day": datetime.fromisoformat(t) >= end} for s, t in newest if t]
+    return {"sources": sources, "day_documents": on_day,
+            "covered": on_day > 0 or any(s["past_day"] for s in sources)}
+
+
+def _correction_key(db: sqlite_utils.Database, key: str) -> str:
+    n = 1
+    while mailer.find(db, f"{key}:r{n}") is not None:
+        n += 1
+    return f"{key}:r{n}"
 
 
 # ---------------------------------------------------------------- render
@@ -336,8 +358,11 @@ def render_digest(data: Mapping[str, Any]) -> RenderedMessage:
 
 def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
                   audiences: Iterable[str] | None = None, rules: Any = None,
-                  now: datetime | None = None) -> list[int]:
-    """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>)."""
+                  now: datetime | None = None, resend: bool = False) -> list[int]:
+    """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>).
+
+    `resend`: queue a corrected digest even where one was queued (key digest:<audience>:<day>:r<N>),
+    marked 【更正】 in its subject and body."""
     configured = mailer.audiences(settings)
     names = list(audiences) if audiences is not None else sorted(configured)
     if rules is None:
@@ -349,10 +374,13 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
             raise ConfigError(f"audience {name!r} has no recipients: add [audiences.{name}] to = [...]")
         key = f"digest:{name}:{day.isoformat()}"
         existing = mailer.find(db, key)
-        if existing is not None:
+        if existing is not None and not resend:
             ids.append(existing)
             continue
-        rendered = render_digest(build_digest(db, settings, name, day, rules))
+        data = build_digest(db, settings, name, day, rules)
+        if existing is not None:
+            key, data["correction"] = _correction_key(db, key), True
+        rendered = render_digest(data)
         ids.append(mailer.enqueue(db, settings, key=key, kind="digest", audience=name, recipients=recipients,
                                   message=rendered, now=now, meta={"day": day.isoformat()}))
     return ids

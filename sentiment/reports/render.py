@@ -141,7 +141,9 @@ def cluster_title(c: Mapping[str, Any]) -> str:
 
 
 def digest_subject(data: Mapping[str, Any]) -> str:
-    head = f"【舆情日报】{data['day']} {data['audience_name']}"
+    head = ("【更正】" if data.get("correction") else "") + f"【舆情日报】{data['day']} {data['audience_name']}"
+    if not data["freshness"]["covered"]:
+        return header_text(f"{head}：尚无当日数据，无法判断")
     if data["quiet"]:
         return header_text(f"{head}：平稳，无需处理")
     h = data["headline"]

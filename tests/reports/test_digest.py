@@ -384,3 +384,33 @@ def test_cli_without_config_renders_latest_day_for_default_audiences(tmp_path: P
     assert to == "cs@localhost"
     result = runner.invoke(cli, ["digest", "--date", "May 1"])
     assert result.exit_code == 2 and "'May 1' is not a date like 2024-05-01 or `latest`" in result.output
+
+
+def test_a_day_without_data_is_not_called_calm_and_a_late_export_is_resent(run_cli: Any, db_path: Path) -> None:
+    """Day one: an empty store said 平稳，无需处理 for a day it had no data for, and when that day's
+    export came later the digest could not be corrected."""
+    _, first = run_cli.json("digest", "--date", "2024-05-01", "--audience", "cs")
+    subject = first["digests"][0]["subject"]
+    assert "平稳" not in subject and subject.endswith("尚无当日数据，无法判断")
+    body = Path(first["digests"][0]["eml"]).read_bytes()
+    assert "数据截至：尚未收到任何数据" in _text_of(body) and "尚未收到 2024-05-01 的评价数据" in _text_of(body)
+    db = store.open_db(db_path)
+    add(db, "late1", "发霉了，吃完拉肚子", "2024-05-01T20:00:00+08:00",
+        hits=[("food_safety.mold", "food_safety", "critical", span("发霉了，吃完拉肚子", "发霉"))])
+    _, again = run_cli.json("digest", "--date", "2024-05-01", "--audience", "cs")
+    assert again["digests"][0]["id"] == first["digests"][0]["id"]  # queued once: the same copy
+    _, corrected = run_cli.json("digest", "--date", "2024-05-01", "--audience", "cs", "--resend")
+    row = corrected["digests"][0]
+    assert row["id"] != first["digests"][0]["id"] and row["subject"].startswith("【更正】【舆情日报】2024-05-01")
+    assert "差评 1 条" in row["subject"]
+    text = _text_of(Path(row["eml"]).read_bytes())
+    assert "【更正】本日报是 2024-05-01 日报的更正版" in text and "数据截至：tmall 2024-05-01 20:00" in text
+    keys = [r["key"] for r in db.query("SELECT key FROM outbox ORDER BY id")]
+    assert keys == ["digest:cs:2024-05-01", "digest:cs:2024-05-01:r1"]
+
+
+def _text_of(raw: bytes) -> str:
+    from email import message_from_bytes
+    from email.policy import default
+
+    return message_from_bytes(raw, policy=default).get_body(("plain",)).get_content()
