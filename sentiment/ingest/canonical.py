@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sentiment.ingest.containers import TooDeep, load_json
 from sentiment.ingest.jsonutil import is_empty, put
 from sentiment.ingest.records import BadRow, JsonShape, KINDS, ParsedStream, RawRecord
 
@@ -33,8 +34,8 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     stored = obj.get("meta")
     if isinstance(stored, str) and stored.strip().startswith("{"):
         try:
-            stored = json.loads(stored, parse_int=str, parse_float=str)
-        except json.JSONDecodeError:
+            stored = load_json(stored, parse_int=str, parse_float=str)
+        except (json.JSONDecodeError, TooDeep):
             stored = {"meta": stored}
     if isinstance(stored, dict):
         meta.update(stored)

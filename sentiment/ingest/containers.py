@@ -7,16 +7,17 @@ import io
 import itertools
 import json
 import re
-import zipfile
-import zlib
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO
 
 from sentiment.errors import IngestError
 from sentiment.ingest.records import UnreadableRow
+
+if TYPE_CHECKING:
+    import zipfile
 
 SAMPLE_BYTES = 256 * 1024
 CONTAINERS = ("csv", "tsv", "xlsx", "json", "jsonl", "jsonp")
@@ -223,7 +224,6 @@ def csv_records(fh: TextIO, delimiter: str = ",") -> Iterator[tuple[int, list[An
             for cells in reader:
                 start = pending[0][0]
                 pending.clear()
-                lines.chars = 0
                 yield start, cells
             return
         except _BadRow as exc:
@@ -256,6 +256,8 @@ class _CsvLines:
 
     def __init__(self, fh: TextIO) -> None:
         self.fh = fh
+        self.readline = fh.readline
+        self.limit = MAX_RECORD_CHARS
         self.number = 0                                  # physical lines read from the file
         self.pending: list[tuple[int, str]] = []         # (line number, line) of the current row
         self.chars = 0                                   # characters in `pending`
@@ -268,22 +270,24 @@ class _CsvLines:
         if self.replay:
             number, line = self.replay.popleft()
         else:
-            line = self.fh.readline(MAX_RECORD_CHARS + 1)
+            line = self.readline(self.limit + 1)
             if not line:
                 if self.pending:  # the file ends inside a quoted field
                     raise self._unterminated()
                 raise StopIteration
-            self.number += 1
-            number = self.number
-            if len(line) > MAX_RECORD_CHARS:
+            self.number = number = self.number + 1
+            if len(line) > self.limit:
                 raise self._skip_long_row(line)
         pending = self.pending
         pending.append((number, line))
-        self.chars += len(line)
-        if self.chars > MAX_RECORD_CHARS:
-            raise self._skip_long_row("")
-        if len(pending) > MAX_RECORD_LINES:
-            raise self._unterminated()
+        if len(pending) > 1:  # a quoted field goes on: bound the row's length and line count
+            self.chars += len(line)
+            if self.chars > self.limit:
+                raise self._skip_long_row("")
+            if len(pending) > MAX_RECORD_LINES:
+                raise self._unterminated()
+        else:
+            self.chars = len(line)
         return line
 
     def _unterminated(self) -> _BadRow:
@@ -291,18 +295,26 @@ class _CsvLines:
         return _BadRow(line, f"unterminated quote starting at line {line}", text, replay=True)
 
     def _skip_long_row(self, piece: str) -> _BadRow:
-        """Read past the rest of an over-long row (only counting its quotes) and report it."""
-        in_quotes = bool(self.pending) if piece else True  # a row continued on a new line is in quotes
+        """Read past the rest of an over-long row, counting only its quotes, and report it.
+
+        `piece` is the start of an over-long physical line, or "" when the row's lines in `pending`
+        add up to too much. The row ends at the first line end outside quotes (or after
+        MAX_RECORD_LINES more lines: an unterminated quote in a huge row is given up on).
+        """
         line, text = self.pending[0] if self.pending else (self.number, piece)
-        skipped = 0
-        while piece and skipped <= MAX_RECORD_LINES:
-            in_quotes ^= piece.count('"') % 2 == 1
-            if piece.endswith(("\n", "\r")):
-                if not in_quotes:
-                    break
-                skipped += 1
-                self.number += 1
+        in_quotes = sum(part.count('"') for _, part in self.pending) % 2 == 1
+        in_quotes ^= piece.count('"') % 2 == 1
+        line_open = bool(piece) and not piece.endswith(("\n", "\r"))
+        lines = 0
+        while line_open or (in_quotes and lines < MAX_RECORD_LINES):
             piece = self.fh.readline(1 << 16)
+            if not piece:
+                break
+            if not line_open:
+                self.number += 1
+                lines += 1
+            in_quotes ^= piece.count('"') % 2 == 1
+            line_open = not piece.endswith(("\n", "\r"))
         self.pending.clear()
         self.chars = 0
         return _BadRow(line, f"row too long (more than {MAX_RECORD_CHARS} characters)", text, replay=False)
@@ -315,8 +327,102 @@ class _CsvLines:
         self.chars = 0
 
 
+_CELL_PARTS = re.compile(r"xl/(?:worksheets/[^/]+|sharedStrings)\.xml", re.I)
+# Where one cell's XML ends (with or without a namespace prefix): a shared string item; a cell,
+# a row or an empty element in a sheet.
+_SHARED_ITEM_ENDS = (b"</si>", b":si>")
+_SHEET_ITEM_ENDS = (b"</c>", b":c>", b"</row>", b":row>", b"/>")
+
+
+def check_workbook(path: Path) -> None:
+    """Refuse a workbook that would unpack to too much (a zip bomb) or holds a cell over
+    MAX_RECORD_CHARS bytes of XML, before openpyxl reads any of it (it keeps every shared string
+    in memory, at many times its size)."""
+    import zipfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            for info in infos:
+                if info.file_size > MAX_XLSX_PART_BYTES:
+                    raise IngestError(f"{path}: {shorten(info.filename, 60)} unpacks to {_mb(info.file_size)}, "
+                                      f"more than the {_mb(MAX_XLSX_PART_BYTES)} limit: refused (a zip bomb?)")
+            total = sum(info.file_size for info in infos)
+            if total > MAX_XLSX_UNPACKED_BYTES:
+                raise IngestError(f"{path}: the workbook unpacks to {_mb(total)}, more than the "
+                                  f"{_mb(MAX_XLSX_UNPACKED_BYTES)} limit: refused (a zip bomb?)")
+            for info in infos:
+                if _CELL_PARTS.fullmatch(info.filename):
+                    shared = info.filename.lower().endswith("sharedstrings.xml")
+                    ends = _SHARED_ITEM_ENDS if shared else _SHEET_ITEM_ENDS
+                    if _largest_item(archive, info, ends) > MAX_RECORD_CHARS:
+                        raise IngestError(f"{path}: a cell in {shorten(info.filename, 60)} is longer than "
+                                          f"{MAX_RECORD_CHARS} bytes: refused")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise IngestError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+
+
+def _largest_item(archive: zipfile.ZipFile, info: zipfile.ZipInfo, ends: tuple[bytes, ...]) -> int:
+    """The longest stretch of a part's XML between two item ends, once it is over MAX_RECORD_CHARS
+    (else a smaller figure). The part is read in blocks no longer than the limit, so a stretch over
+    it crosses a block edge: only the first and last item end of each block matter (bytes.find)."""
+    largest = carry = 0
+    with archive.open(info) as part:
+        while block := part.read(min(1 << 20, MAX_RECORD_CHARS)):
+            firsts = [at for at in map(block.find, ends) if at >= 0]
+            if not firsts:
+                carry += len(block)
+            else:
+                largest = max(largest, carry + min(firsts))
+                carry = len(block) - max(at + len(end) for end in ends if (at := block.rfind(end)) >= 0)
+            if max(largest, carry) > MAX_RECORD_CHARS:
+                break
+    return max(largest, carry)
+
+
+@lru_cache(maxsize=1)
+def _formula_text_parser() -> Any:
+    """openpyxl's sheet parser, except that a formula cell without a cached value gives its
+    formula text: an export that wrote a review starting with "=" (`=HYPERLINK(...) 假的...`) got
+    it stored as a formula that no spreadsheet ever computed; the text is the review."""
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class FormulaTextParser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell = super().parse_cell(element)
+            if cell["value"] is None:
+                formula = element.find(FORMULA_TAG)
+                if formula is not None and formula.text:
+                    cell["value"], cell["data_type"] = "=" + formula.text, "s"
+            return cell
+
+    return FormulaTextParser
+
+
+def _sheet_values(sheet: Any) -> Iterator[tuple[int, Any]]:
+    """(row number, values) of a read-only sheet, cached values first, else formula text."""
+    book = sheet.parent
+    try:
+        parser_class = _formula_text_parser()
+        strings, epoch = sheet._shared_strings, book.epoch
+        date_formats, timedelta_formats = book._date_formats, book._timedelta_formats
+        source = sheet._get_source()
+    except (ImportError, AttributeError):  # another openpyxl layout: its own rows, without formula text
+        yield from enumerate(sheet.iter_rows(values_only=True), start=1)
+        return
+    with source:
+        parser = parser_class(source, strings, data_only=True, epoch=epoch, date_formats=date_formats,
+                              timedelta_formats=timedelta_formats)
+        for number, cells in parser.parse():
+            values: list[Any] = [None] * max((c["column"] for c in cells), default=0)
+            for cell in cells:
+                values[cell["column"] - 1] = cell["value"]
+            yield number, values
+
+
 def _sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+    for number, values in _sheet_values(sheet):
         cells = ["" if v is None else v for v in values]
         while cells and cells[-1] == "":
             cells.pop()
@@ -354,38 +460,104 @@ def _xlsx_rows(path: Path, header_ok: Callable[[list[Any]], bool] | None = None,
 def unwrap_jsonp(text: str) -> str:
     """`callback({...})` -> `{...}`; a bare `"rateDetail":{...}` fragment -> `{"rateDetail":{...}}`."""
     stripped = text.strip().lstrip("\ufeff")
-    match = _JSONP.match(stripped)
-    if match and not stripped.startswith(("{", "[")):
-        return match.group(1)
+    if stripped.startswith(("{", "[")):
+        return stripped
+    body = _jsonp_body(stripped)
+    if body is not None:
+        return body
     if _FRAGMENT.match(stripped):
         return "{" + stripped.rstrip(",;") + "}"
     return stripped
 
 
+def _jsonp_body(text: str) -> str | None:
+    """The argument of `callback(...)` (`/**/`-prefixed, `;`-terminated or not) in a stripped text,
+    else None: a bounded match for the callback, str methods for the rest, so the time is linear
+    in the size of the text whatever padding or garbage it holds."""
+    head = text[4:].lstrip() if text.startswith("/**/") else text
+    match = _CALLBACK.match(head)
+    if match is None:
+        return None
+    tail = head.rstrip()
+    if tail.endswith(";"):
+        tail = tail[:-1].rstrip()
+    if not tail.endswith(")") or len(tail) <= match.end():
+        return None
+    return tail[match.end():-1].strip()
+
+
 def _starts_json(line: str) -> bool:
     """A JSON-lines line: an object or array, possibly in a JSONP wrapper (one response per line)."""
-    return line.startswith(("{", "[")) or bool(_JSONP.match(line))
+    return line.startswith(("{", "[")) or _jsonp_body(line) is not None
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than MAX_JSON_DEPTH levels."""
+
+    def __init__(self) -> None:
+        super().__init__(f"too deeply nested (more than {MAX_JSON_DEPTH} levels)")
+
+
+def load_json(text: str, **options: Any) -> Any:
+    """json.loads with the nesting bounded: TooDeep past MAX_JSON_DEPTH levels, where the parser's
+    recursion gives up (RecursionError) or any code walking the document later could."""
+    try:
+        doc = json.loads(text, **options)
+    except RecursionError:
+        raise TooDeep() from None
+    if isinstance(doc, (dict, list)) and _deeper_than(doc, MAX_JSON_DEPTH):
+        raise TooDeep()
+    return doc
+
+
+def _deeper_than(doc: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether a parsed document nests more than `limit` levels (walked level by level, no recursion)."""
+    level: list[Any] = [doc]
+    depth = 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
+    return False
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_int=str, parse_float=str)
+    return load_json(text, parse_int=str, parse_float=str)
 
 
 def _json_error(path: Path, exc: json.JSONDecodeError, where: str = "") -> IngestError:
     near_end = exc.pos >= len(exc.doc.rstrip()) - 1
     what = "truncated JSON" if near_end else "invalid JSON"
-    return IngestError(f"{path}: {where}{what} at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    return IngestError(f"{path}: {where}{what} at line {exc.lineno} column {exc.colno}: {shorten(exc.msg, 80)}")
+
+
+def _first_lines(text: str, count: int) -> list[str]:
+    """The first `count` non-empty lines, stripped (without splitting the whole text)."""
+    found: list[str] = []
+    for line in io.StringIO(text):
+        if line.strip():
+            found.append(line.strip())
+            if len(found) == count:
+                break
+    return found
 
 
 def _json_docs(path: Path, text: str, container: str) -> Iterator[tuple[str, Any]]:
-    body = unwrap_jsonp(text)
     if container != "jsonl":
         try:
-            yield "", _loads(body)
+            yield "", _loads(unwrap_jsonp(text))
             return
+        except TooDeep as exc:
+            raise IngestError(f"{path}: JSON {exc}") from None
         except json.JSONDecodeError as exc:
-            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            if len(lines) < 2 or not all(_starts_json(ln) for ln in lines[:2]):
+            lines = _first_lines(text, 2)
+            if len(lines) < 2 or not all(_starts_json(ln) for ln in lines):
                 raise _json_error(path, exc) from None
     yield from _json_lines(path, io.StringIO(text))
 
@@ -394,10 +566,13 @@ def _json_lines(path: Path, lines: io.StringIO) -> Iterator[tuple[str, Any]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        raw = line if len(line) <= MAX_TEXT_CHARS else excerpt(line)
         try:
             yield f"line {number}: ", _loads(unwrap_jsonp(line))
         except json.JSONDecodeError as exc:
-            yield f"line {number}: ", JsonLineError(f"invalid JSON: {exc.msg}", line)
+            yield f"line {number}: ", JsonLineError(f"invalid JSON: {shorten(exc.msg, 80)}", raw)
+        except TooDeep as exc:
+            yield f"line {number}: ", JsonLineError(f"JSON {exc}", raw)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from sentiment.errors import IngestError
+from sentiment.ingest.containers import TooDeep, load_json
 from sentiment.ingest.records import BadRow, RawRecord
 
 _MISSING = object()
@@ -191,8 +192,8 @@ def maybe_json(value: Any) -> Any:
     """A JSON object stored as a string by a scraper (`"{\\"content\\": ...}"`) parsed; else as is."""
     if isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):
         try:
-            return json.loads(value, parse_int=str, parse_float=str)
-        except json.JSONDecodeError:
+            return load_json(value, parse_int=str, parse_float=str)
+        except (json.JSONDecodeError, TooDeep):
             return value
     return value
 

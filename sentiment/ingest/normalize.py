@@ -11,8 +11,9 @@ from typing import Any
 
 from sentiment.lang import text as textmod
 from sentiment.errors import RowError
+from sentiment.times import stored
 from sentiment.ingest.records import KINDS, RawRecord
-from sentiment.ingest import values
+from sentiment.ingest import containers, values
 from sentiment.ingest.values import (
     clean_id, mask_nick, normalize_rating, normalize_sku, parse_datetime, parse_days,
 )
@@ -83,6 +84,17 @@ def _created(rec: RawRecord, ctx: Context, parent: dict | None) -> tuple[str | N
     return None, None
 
 
+def first_seen(ctx: Context, parent: dict | None, meta: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A follow-up without its own date (追加评论 with no 追评时间) is dated when it was first seen,
+    marked `first_seen`, with its review's date kept in meta: undated, it would reach no digest,
+    cluster or alert."""
+    if parent and parent.get("created_at"):
+        meta["parent_created_at"] = parent["created_at"]
+    if not ctx.ingested_at:
+        return None, None
+    return stored(datetime.fromisoformat(ctx.ingested_at)), "first_seen"
+
+
 def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, Any]:
     if rec.kind not in KINDS:
         raise RowError(f"unknown kind {rec.kind!r}")
@@ -104,6 +116,8 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
         ident = doc_id(rec.source, rec.kind, ext_id)
     else:
         ident = doc_id(rec.source, rec.kind, parent_id, item_id, text, created_at)
+    if created_at is None and rec.kind == "followup":  # after the id: re-ingesting gives the same id
+        created_at, precision = first_seen(ctx, parent, meta)
     placeholder = textmod.is_placeholder(text)
     return {
         "id": ident,
@@ -146,6 +160,15 @@ def _split_merged(rec: RawRecord) -> RawRecord:
     return rec
 
 
+def _check_length(rec: RawRecord) -> None:
+    """RowError for a text over MAX_TEXT_CHARS; the record's raw becomes a short excerpt (what the
+    quarantine keeps), never the whole cell."""
+    text = rec.text
+    if type(text) is str and len(text) > containers.MAX_TEXT_CHARS:
+        rec.raw = containers.excerpt(text)
+        raise RowError(f"text too long ({len(text)} characters)")
+
+
 def to_documents(rec: RawRecord, ctx: Context, parent: dict | None = None,
                  ) -> tuple[list[dict[str, Any]], list[tuple[RawRecord, str]]]:
     """The record and its children as document rows (parent first), plus children that failed.
@@ -153,6 +176,7 @@ def to_documents(rec: RawRecord, ctx: Context, parent: dict | None = None,
     Raises RowError when the record itself cannot be used; a failing child is
     returned with its reason so that the caller quarantines just that child.
     """
+    _check_length(rec)
     rec = _split_merged(rec)
     if rec.kind == "review" and rec.children and not textmod.normalize(_str(rec.text)):
         # only a follow-up was written: keep it, and store the empty first review as a placeholder

@@ -7,8 +7,10 @@ import unicodedata
 from typing import Any, Iterator, Mapping
 
 from sentiment.errors import IngestError
-from sentiment.ingest.records import BadRow, ParsedStream, RawRecord
+from sentiment.ingest.containers import TooDeep, load_json, shorten
+from sentiment.ingest.records import BadRow, ParsedStream, RawRecord, UnreadableRow
 from sentiment.ingest.values import clean_id
+from sentiment.lang.text import to_simplified
 
 # canonical field -> header aliases (FORMATS.md §1D and §4), most specific first.
 # Extend with [ingest.aliases] in sentiment.toml: field = ["我的列名", ...].
@@ -55,16 +57,22 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "answerer": ("回答用户", "回答人", "回答者"),
     "answer_likes": ("回答点赞数",),
 }
-_BRACKETS = re.compile(r"[(（\[【].*?[)）\]】]")
+_BRACKETS = re.compile(r"[(（\[【][^)）\]】\n]{0,100}?[)）\]】]")  # bounded: header cells are untrusted
+MAX_HEADER_CHARS = 200  # a longer cell is no header name (and is never scanned)
 # legacy scraper TSV without a header (FORMATS.md §1D)
 LEGACY_TSV = ("review_id", "seller_id", "seller_reply", "buyer_level", "author", "platform", "sku", "date",
               "text", "followup")
 
 
 def header_key(name: Any) -> str:
-    text = unicodedata.normalize("NFKC", str(name)).strip().lstrip("\ufeff")
+    """A header name as looked up in the alias index: NFKC, brackets and separators out, lower
+    case, traditional characters simplified (評價內容 is 评价内容: HK/TW exports)."""
+    text = str(name)
+    if len(text) > MAX_HEADER_CHARS:
+        return ""
+    text = unicodedata.normalize("NFKC", text).strip().lstrip("\ufeff")
     text = _BRACKETS.sub("", text).strip()
-    return re.sub(r"[\s_\-:：]+", "", text).lower()
+    return to_simplified(re.sub(r"[\s_\-:：]+", "", text).lower())
 
 
 # header key -> (field, rank): a lower rank is a more specific alias
@@ -111,7 +119,7 @@ def table_shape(header: list[Any], index: AliasIndex) -> tuple[str, dict[str, in
         return "review-table", columns
     if _looks_legacy(header):
         return "legacy-tsv", {name: i for i, name in enumerate(LEGACY_TSV)}
-    shown = ", ".join(str(h) for h in header[:12]) or "(none)"
+    shown = shorten(", ".join(shorten(str(h), 40) for h in header[:12]), 160) or "(none)"
     raise IngestError(f"no recognizable text column (headers: {shown}); "
                       "add an alias under [ingest.aliases] text = [...] in sentiment.toml")
 
@@ -192,8 +200,8 @@ def _followup_object(value: Any) -> dict[str, Any]:
     appendComment as a JSON object in the cell, others the plain text."""
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
+            parsed = load_json(value)
+        except (json.JSONDecodeError, TooDeep):
             return {"content": value}
         if isinstance(parsed, dict):
             return {k: (v if v != "" else None) for k, v in parsed.items()}
@@ -212,6 +220,8 @@ def parse_reviews(rows: Iterator[tuple[int, list[Any]]], columns: dict[str, int]
                   source: str = "csv") -> ParsedStream:
     for number, cells in rows:
         if not any(str(c).strip() for c in cells):
+            if isinstance(cells, UnreadableRow):
+                yield BadRow(str(number), cells.reason, cells.raw)
             continue
         if _too_short(cells, columns, "text", width):
             yield BadRow(str(number), f"too few columns: {len(cells)} of {width}", cells)
@@ -226,6 +236,8 @@ def parse_questions(rows: Iterator[tuple[int, list[Any]]], columns: dict[str, in
     current_key: Any = None
     for number, cells in rows:
         if not any(str(c).strip() for c in cells):
+            if isinstance(cells, UnreadableRow):
+                yield BadRow(str(number), cells.reason, cells.raw)
             continue
         if _too_short(cells, columns, "question", width):
             yield BadRow(str(number), f"too few columns: {len(cells)} of {width}", cells)
@@ -284,6 +296,8 @@ def parse_table(rows: Iterator[tuple[int, list[Any]]], index: AliasIndex,
     if first is None:
         raise IngestError("empty file")
     header_row = first if _looks_legacy(first[1]) else _find_header(first, rows, index)
+    if header_row is None and isinstance(first[1], UnreadableRow):
+        raise IngestError(f"line {first[0]}: {first[1].reason}: no header found")
     shape, columns = table_shape((header_row or first)[1], index)
     if forced_shape and forced_shape != shape:
         raise IngestError(f"--format {forced_shape}: the header looks like {shape}")

@@ -18,7 +18,9 @@ _DATE = re.compile(
     r"(?:[T\s]*(?P<H>\d{1,2})[:：时](?P<M>\d{1,2})(?:[:：分](?P<S>\d{1,2})(?:\.\d+)?)?)?"
     r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 )
-_RELATIVE = re.compile(r"(?:收货|确认收货|购买|评价)?后?\s*(\d{1,3})\s*天")
+# Patterns with a leading \s* or \s{2,} start only where a run of spaces starts, (?<!\s): a match
+# may not begin inside a run, so a cell of many spaces costs linear time, not quadratic.
+_RELATIVE = re.compile(r"(?<!\s)(?:收货|确认收货|购买|评价)?后?\s*(\d{1,3})\s*天")
 _EXCEL_SERIAL = re.compile(r"^[2-7]\d{4}(?:\.\d+)?$")  # 1954..2119 as days since 1899-12-30
 EXCEL_EPOCH = datetime(1899, 12, 30)
 _EPOCH = re.compile(r"^\d{10}(?:\d{3})?(?:\.\d+)?$")
@@ -28,8 +30,8 @@ NEUTRAL = {"neutral", "0", "12", "中性评价", "中性", "中评", "一般"}
 NEGATIVE = {"bad", "-1", "13", "负面评价", "负面", "差评", "negative", "neg", "false", "不满意"}
 STAR_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _STARS = re.compile(r"([1-5一二两三四五])(?:\.0)?\s*(?:星|分|颗星)?(?:好评|评价)?")
-_SKU_TWO_SPACES = re.compile(r"\s{2,}(?=[^\s:：;]+[:：])")
-_SKU_SEMI = re.compile(r"\s*[;；]\s*")
+_SKU_TWO_SPACES = re.compile(r"(?<!\s)\s{2,}(?=[^\s:：;]+[:：])")
+_SKU_SEMI = re.compile(r"[;；]")
 
 
 def clean_id(value: Any) -> tuple[str | None, bool]:
@@ -192,7 +194,9 @@ def _sku_text(value: str) -> str | None:
     if not text:
         return None
     text = _SKU_TWO_SPACES.sub(";", text)
-    return _SKU_SEMI.sub(";", text).replace("：", ":")
+    # spaces around each ; go (the text's own ends are stripped): split, not a \s*;\s* regex,
+    # which is quadratic on a long run of spaces
+    return ";".join(part.strip() for part in _SKU_SEMI.split(text)).replace("：", ":")
 
 
 def mask_nick(value: Any) -> str | None:

@@ -56,6 +56,13 @@ def csv_long_header(path: Path, chars: int) -> Path:
     return path
 
 
+def csv_space_runs(path: Path, spaces: int = 300_000) -> Path:
+    """A SKU cell and a follow-up-days cell holding long runs of spaces (values parsed by regexes)."""
+    pad = " " * spaces
+    rows = [["质量不错", f"颜色分类:黑色{pad}尺码:L{pad}x", "用了一周，还行", f"1{pad}x"]]
+    return write_csv(path, rows, header=["评价内容", "规格", "追评内容", "追评天数"])
+
+
 def big5_csv(path: Path, text: str = "這個產品品質很好，物流很快") -> Path:
     """A traditional-Chinese export from a HK/TW seller, saved as Big5 (cp950) with traditional headers."""
     rows = [[text, "2024-05-01 10:00:00", "陳**"],
@@ -162,7 +169,8 @@ def xlsx_huge_cell(path: Path, cell_chars: int, rows: int = 3) -> Path:
         archive.writestr("xl/workbook.xml", _WORKBOOK)
         archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
         archive.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0" encoding="UTF-8"?><worksheet '
-                         f'xmlns="{_NS}"><sheetData>{"".join(sheet)}</sheetData></worksheet>')
+                         f'xmlns="{_NS}"><dimension ref="A1:B{rows + 2}"/><sheetData>{"".join(sheet)}</sheetData>'
+                         '</worksheet>')
         with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
             part.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{_NS}">'.encode())
             for s in strings:
