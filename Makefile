@@ -15,14 +15,13 @@ $(STAMP): setup.cfg setup.py pyproject.toml sentiment/lang/_dag.c
 
 install: $(STAMP)
 
-# The sample exports end on 2026-11-24: the demo digests that day. Files dropped into
-# the inbox are taken once they are a few seconds old, so the copies are back-dated.
+# The sample exports end on 2026-11-24: the demo digests that day. `run --once` waits
+# for files copied into the inbox just before to settle, then takes them.
 DEMO_DAY := 2026-11-24
 
 demo: $(STAMP)
 	mkdir -p inbox
 	cp examples/exports/* inbox/
-	touch -d '1 minute ago' inbox/*
 	$(BIN)/sentiment run --once --date $(DEMO_DAY)
 	$(BIN)/sentiment outbox
 	@echo "digests rendered for $(DEMO_DAY):"; ls -1 outbox/*digest_*$(DEMO_DAY).eml

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -12,7 +14,14 @@ import sqlite_utils
 from sentiment.errors import StoreError
 from sentiment.times import utcnow
 
-BUSY_TIMEOUT_MS = 15_000
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 15_000  # one statement outside `transaction` waits this long for a writer
+# `transaction` waits this long for another process's write transaction (the worker ingesting
+# a 300k-row file holds one for minutes), saying so every WAIT_REPORT_SECONDS, then gives up
+WRITE_WAIT_SECONDS = 900.0
+WAIT_REPORT_SECONDS = 5.0
+_WAIT_SLICE_MS = 1000  # each BEGIN IMMEDIATE attempt while waiting
 
 DOCUMENT_COLUMNS: dict[str, type] = {
     "id": str, "source": str, "kind": str, "external_id": str, "parent_id": str,
@@ -121,6 +130,12 @@ def _m008_lighter_document_indexes(db: sqlite_utils.Database) -> None:
                " WHERE parent_id IS NOT NULL")
 
 
+def _m009_batch_newest(db: sqlite_utils.Database) -> None:
+    # the newest own date of a file's documents: a follow-up dated when first seen alerts only
+    # when its file brought fresh dated documents too (back-filling an old export stays quiet)
+    db.execute("ALTER TABLE batches ADD COLUMN newest_at TEXT")
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -131,6 +146,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_cluster_indexes", _m006_cluster_indexes),
     ("007_rulesets", _m007_rulesets),
     ("008_lighter_document_indexes", _m008_lighter_document_indexes),
+    ("009_batch_newest", _m009_batch_newest),
 ]
 
 
@@ -181,13 +197,48 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     if conn.in_transaction:
         yield
         return
-    conn.execute("BEGIN IMMEDIATE")
+    _begin_immediate(conn)
     try:
         yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE; while another process writes, wait up to WRITE_WAIT_SECONDS in short
+    attempts with a warning every WAIT_REPORT_SECONDS, then raise "database is locked".
+
+    Readers never come here: in WAL mode they read the last commit while a writer works."""
+    started = time.monotonic()
+    next_report = 0.0
+    conn.execute(f"PRAGMA busy_timeout = {_WAIT_SLICE_MS}")
+    try:
+        while True:
+            attempt = time.monotonic()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                if time.monotonic() - attempt < 0.05:  # refused without waiting: do not spin
+                    time.sleep(0.05)
+                waited = time.monotonic() - started
+                if waited >= WRITE_WAIT_SECONDS:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another process has been writing for over {waited:.0f} s") from None
+                if waited >= next_report:
+                    log.warning("waiting for the store: another process is writing (%.0f s)", waited)
+                    next_report = waited + WAIT_REPORT_SECONDS
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

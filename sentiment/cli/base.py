@@ -65,8 +65,8 @@ class Group(click.Group):
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             raise click.ClickException(
-                "the store is busy: another process (the worker ingesting a large file?) has held it "
-                f"longer than the busy timeout ({exc}); try again in a moment") from None
+                "the store is busy: another process (the worker ingesting a large file?) kept writing "
+                f"longer than this command waits ({exc}); try again when it is done") from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

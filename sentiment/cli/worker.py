@@ -18,7 +18,10 @@ from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
 def run(env: Env, once: bool, force_digest: bool, day: datetime | None, as_json: bool) -> None:
     """Run the worker: poll the inbox, analyze, alert, digest and send on a schedule.
 
-    Only one worker runs per store. SIGTERM or SIGINT finish the current job and exit 0.
+    Only one worker runs per store. SIGTERM or SIGINT end the current job and exit 0; a file
+    being ingested is rolled back and stays in the inbox for the next start. With --once,
+    files still being written are waited for (up to [schedule] inbox_settle_seconds); what
+    stays in the inbox is listed, with why.
 
     Example: sentiment --config /srv/monitor/sentiment.toml run
     Example: sentiment run --once --date 2026-11-24
@@ -45,6 +48,8 @@ def run(env: Env, once: bool, force_digest: bool, day: datetime | None, as_json:
             else:
                 for job_id, detail in report.items():
                     click.echo(f"{job_id}: {summary(detail)}")
+                    for line in detail.get("skipped", []) if job_id == "inbox" else []:
+                        click.echo(f"  skipped: {line}")
         else:
             serve(jobs)
     finally:

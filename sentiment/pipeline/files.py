@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -10,7 +11,8 @@ import sqlite_utils
 
 from sentiment import store
 from sentiment.config import Settings
-from sentiment.errors import IngestError, RowError
+from sentiment.errors import ConfigError, IngestError, ModelError, RowError, RuleError, StoreError
+from sentiment.ingest.containers import shorten
 from sentiment.ingest.normalize import Context, doc_id, to_documents
 from sentiment.ingest.normalize import SOURCE_TZ
 from sentiment.ingest.reader import expand_paths, file_digest, open_records
@@ -22,6 +24,15 @@ CHUNK = 2000
 
 # Called inside the file's transaction with the documents that were new.
 Analyzer = Callable[[sqlite_utils.Database, list[dict[str, Any]]], None]
+
+
+class IngestStopped(BaseException):
+    """A stop was requested (the worker got SIGTERM) while a file was being ingested.
+
+    Raised between chunks when `ingest_file(..., should_stop=...)` says so: the file's
+    transaction is rolled back, nothing is recorded (not even a failed batch), and the
+    caller leaves the file where it is to ingest it whole next time. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` turns a stop into a failed file."""
 
 
 class AsyncAnalyzer:
@@ -79,10 +90,19 @@ class _FileIngest:
     """State of one file's ingestion inside its transaction."""
 
     def __init__(self, db: sqlite_utils.Database, path: Path, sha: str, ctx: Context,
-                 analyzer: Analyzer | None) -> None:
+                 analyzer: Analyzer | None, should_stop: Callable[[], bool] | None = None) -> None:
         self.db, self.path, self.sha, self.ctx, self.analyzer = db, path, sha, ctx, analyzer
         self.result = FileResult(path=str(path), batch_id=ctx.batch_id)
         self.pending: list[dict[str, Any]] = []
+        self.newest: str | None = None  # the newest own date in the file (back-fill or fresh news?)
+        self.should_stop, self.items = should_stop, 0
+
+    def check_stop(self) -> None:
+        """Between chunks: abandon the file if a stop was requested (see IngestStopped)."""
+        if self.should_stop is not None and self.should_stop():
+            if isinstance(self.analyzer, AsyncAnalyzer):
+                self.analyzer.discard()
+            raise IngestStopped(f"{self.path}: stopped after {self.result.read} rows; rolled back")
 
     def quarantine(self, row: str, reason: str, raw: Any) -> None:
         self.result.read += 1
@@ -91,6 +111,9 @@ class _FileIngest:
                              path=str(self.path), row=row, reason=reason, raw=raw)
 
     def add(self, item: Parsed) -> None:
+        self.items += 1
+        if self.items % CHUNK == 0:  # rows that only quarantine never flush
+            self.check_stop()
         if isinstance(item, BadRow):
             self.quarantine(item.row, item.reason, item.raw)
             return
@@ -108,6 +131,7 @@ class _FileIngest:
             self.flush()
 
     def flush(self) -> None:
+        self.check_stop()
         if not self.pending:
             return
         untitled = [d for d in self.pending if d["item_id"] and not d["item_title"]]
@@ -115,6 +139,8 @@ class _FileIngest:
             titles = store.item_titles(self.db, (d["item_id"] for d in untitled))
             for doc in untitled:
                 doc["item_title"] = titles.get(doc["item_id"])
+        dated = [d["created_at"] for d in self.pending if d["created_at"] and d["date_precision"] != "first_seen"]
+        self.newest = max([*dated, *([self.newest] if self.newest else [])], default=None)
         fresh = store.insert_documents(self.db, self.pending)
         self.result.new += len(fresh)
         self.result.duplicates += len(self.pending) - len(fresh)
@@ -124,8 +150,12 @@ class _FileIngest:
 
 
 def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = IngestOptions(), *,
-                analyzer: Analyzer | None = None) -> FileResult:
-    """Ingest one file in one transaction. A file-level problem rolls everything back."""
+                analyzer: Analyzer | None = None, should_stop: Callable[[], bool] | None = None) -> FileResult:
+    """Ingest one file in one transaction. A file-level problem rolls everything back.
+
+    Whatever reading the file raises (an IngestError, or RecursionError, MemoryError, csv.Error,
+    a KeyError from a malformed workbook...) fails this file alone, with a short message.
+    """
     try:
         sha, size = file_digest(path)
     except IngestError as exc:
@@ -134,7 +164,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = 
         with store.transaction(db):
             batch_id = store.start_batch(db, str(path), sha, size)
             ctx = Context(tz=SOURCE_TZ, batch_id=batch_id, ingested_at=store.utcnow(), shop=options.shop)
-            work = _FileIngest(db, path, sha, ctx, analyzer)
+            work = _FileIngest(db, path, sha, ctx, analyzer, should_stop)  # a stop: IngestStopped, rolled back
             reading, records = open_records(path, options.forced, options.aliases)
             work.result.format = reading.container
             for item in records:
@@ -145,6 +175,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = 
                 analyzer.drain(db)
             result = work.result
             store.finish_batch(db, batch_id, status="ok", format=result.format, shape=result.shape,
+                               newest_at=work.newest,
                                read=result.read, new=result.new, duplicates=result.duplicates,
                                quarantined=result.quarantined, placeholders=result.placeholders)
             return result
@@ -152,7 +183,15 @@ def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = 
         if isinstance(analyzer, AsyncAnalyzer):
             analyzer.discard()
         message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
-        return _failed(db, path, sha, size, message)
+        return _failed(db, path, sha, size, shorten(message))
+    except (sqlite3.Error, StoreError, ModelError, RuleError, ConfigError):
+        raise  # the store or the analysis failed, not this file: stop the run with that error
+    except Exception as exc:  # anything else raised while reading this file fails this file only
+        if isinstance(analyzer, AsyncAnalyzer):
+            analyzer.discard()
+        log.debug("cannot read %s", path, exc_info=True)
+        detail = shorten(str(exc), 120)
+        return _failed(db, path, sha, size, shorten(f"{path}: cannot read: {type(exc).__name__}: {detail}"))
 
 
 def _failed(db: sqlite_utils.Database, path: Path, sha: str, size: int, message: str) -> FileResult:

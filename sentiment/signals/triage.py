@@ -235,7 +235,9 @@ def reopen_on_new_members(db: sqlite_utils.Database, now: str | datetime | None 
         " AND julianday(coalesce(m.added_at, d.created_at)) > julianday(t.resolved_at)"
         " GROUP BY t.item_key ORDER BY t.item_key"
     )
-    reopened = []
+    reopened: list[str] = []
+    if not db.execute(sql).fetchall():  # the usual case: a read, never waiting for a writer
+        return reopened
     with transaction(db):
         for key, n in db.execute(sql).fetchall():
             db.execute("UPDATE triage SET state = 'new', resolved_at = NULL, updated_at = ?, updated_by = ?"

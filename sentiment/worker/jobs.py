@@ -64,9 +64,13 @@ class Jobs:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def inbox(self, now: datetime) -> dict[str, Any]:
+    def inbox(self, now: datetime, wait_settling: bool = False) -> dict[str, Any]:
         """Ingest complete inbox files; a large drop (over 2 MB, 2+ CPUs) is analyzed in
-        processes beside this one, like `sentiment ingest` does, else in this process."""
+        processes beside this one, like `sentiment ingest` does, else in this process.
+
+        `wait_settling` (one cycle, `run --once`): first wait, up to the settle time, for files
+        still being written. A stop request abandons the file being ingested (rolled back, left
+        in the inbox). `skipped` names what was left in the inbox, and why."""
         db = self.db()
         processes = 0
         with ExitStack() as stack:
@@ -79,9 +83,11 @@ class Jobs:
                 return analyzer
 
             results = poll_inbox(db, self.settings, self.inbox_state, None, analyzer_for=analyzer_for,
-                                 settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set)
+                                 settle_seconds=self.schedule.inbox_settle_seconds, should_stop=self.stop.is_set,
+                                 wait_settling=wait_settling)
         return {"files": len(results), "new": sum(r.new for r in results),
-                "failed": [r.path for r in results if r.error], "analysis_processes": processes}
+                "failed": [r.path for r in results if r.error], "analysis_processes": processes,
+                "skipped": self.inbox_state.left_lines()}
 
     def analyze(self, now: datetime) -> dict[str, Any]:
         """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts.
@@ -134,8 +140,9 @@ def digest_due(now: datetime, settings: Settings, schedule: Schedule) -> bool:
 
 def record_run(db: sqlite_utils.Database, job: str, started: str, outcome: str, error: str | None = None,
                detail: Any = None) -> None:
-    db.execute(
-        "INSERT INTO runs (job, started_at, finished_at, outcome, error, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [job, started, store.utcnow(), outcome, error,
-         json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None],
-    )
+    with store.transaction(db):  # waits for a CLI rescan's transaction, saying so, rather than failing
+        db.execute(
+            "INSERT INTO runs (job, started_at, finished_at, outcome, error, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            [job, started, store.utcnow(), outcome, error,
+             json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None],
+        )

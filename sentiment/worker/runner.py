@@ -118,13 +118,17 @@ def _listener(jobs: Jobs) -> Callable[[JobExecutionEvent], None]:
 def run_once(jobs: Jobs, now: datetime, *, digest: bool = False, day: date | None = None) -> dict[str, Any]:
     """One full cycle: inbox, analyze (clusters, alerts), digest when due or forced, outbox.
 
-    `day` picks the digest's day (default: yesterday) and implies `digest`.
+    The inbox first waits, up to the settle time, for files still being written, so a file
+    copied in just before is in this cycle's digest. `day` picks the digest's day (default:
+    yesterday) and implies `digest`.
     """
     report: dict[str, Any] = {}
-    for job_id in ("inbox", "analyze"):
-        if jobs.stop.is_set():
-            return report
-        report[job_id] = run_job(jobs, job_id, now)
+    if jobs.stop.is_set():
+        return report
+    report["inbox"] = run_job(jobs, "inbox", now, wait_settling=True)
+    if jobs.stop.is_set():
+        return report
+    report["analyze"] = run_job(jobs, "analyze", now)
     if jobs.stop.is_set():
         return report
     if digest or day is not None or digest_due(now, jobs.settings, jobs.schedule):
@@ -142,12 +146,17 @@ def catch_up(jobs: Jobs, now: datetime) -> dict[str, Any] | None:
 
 
 def serve(jobs: Jobs) -> None:
-    """Run the scheduler until SIGTERM/SIGINT; then finish the running job and return."""
+    """Run the scheduler until SIGTERM/SIGINT; then end the running job and return.
+
+    A file being ingested is abandoned between two chunks: its transaction is rolled back and
+    it stays in the inbox, so the next start ingests it whole (a 300k-row file would otherwise
+    hold the shutdown for a minute). Other jobs stop at their next check or finish."""
     executor = ThreadPoolExecutor(max_workers=1)
     scheduler = build_scheduler(jobs, executor=executor)
 
     def stop(signum: int, _frame: Any) -> None:
-        log.info("received signal %d: finishing the current job, then exiting", signum)
+        log.info("received signal %d: stopping (a file being ingested is rolled back and stays in the inbox),"
+                 " then exiting", signum)
         jobs.stop.set()
         scheduler.shutdown(wait=False)
 
@@ -159,6 +168,6 @@ def serve(jobs: Jobs) -> None:
                       next_run_time=now)
     log.info("worker started on %s (pid %d)", jobs.settings.db, os.getpid())
     scheduler.start()
-    # start() returns after shutdown(wait=False) from the signal handler: let the running job finish
+    # start() returns after shutdown(wait=False) from the signal handler: let the running job end
     executor.shutdown(wait=True)
     log.info("worker stopped")

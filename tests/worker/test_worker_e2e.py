@@ -135,7 +135,9 @@ def test_catch_up_sends_the_missed_digest_once(tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_finishes_the_current_file_and_exits_zero(tmp_path, signum):
+def test_signal_abandons_the_current_file_and_exits_zero(tmp_path, signum):
+    """The file being ingested is rolled back and left in the inbox (or, if it happened to
+    finish first, stored whole and moved): never half-stored, never moved to failed/."""
     write_config(tmp_path, None)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -159,10 +161,14 @@ def test_signal_finishes_the_current_file_and_exits_zero(tmp_path, signum):
     out, rest = proc.communicate(timeout=180)
     err = "".join(seen) + rest
     assert proc.returncode == 0, err
-    assert "finishing the current job" in err and "worker stopped" in err
+    assert "received signal" in err and "worker stopped" in err
     db = sqlite_utils.Database(db_path)
     reviews = db.execute("SELECT count(*) FROM documents WHERE kind = 'review'").fetchone()[0]
-    assert reviews == 4000  # the file in progress was finished, not cut off
-    assert (tmp_path / "processed" / "big.csv").exists()
+    if reviews:  # it finished before the signal was seen: whole, and moved
+        assert reviews == 4000 and (tmp_path / "processed" / "big.csv").exists()
+    else:  # abandoned: rolled back, left in the inbox, not recorded as failed
+        assert big.exists() and db.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+        assert "big.csv rolled back and left in the inbox" in err
+    assert not (tmp_path / "failed").exists()
     analyzed = db.execute("SELECT count(*) FROM analyses").fetchone()[0]
     assert analyzed == db.execute("SELECT count(*) FROM documents").fetchone()[0]
