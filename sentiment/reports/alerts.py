@@ -28,10 +28,15 @@ from sentiment.reports.digest import between, load_default_rules, rget, rule_lis
 from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
                                   doc_view, fit, header_text, item_link, make_env, render_pair)
 from sentiment.store import transaction
+from sentiment.times import stored
 
 log = logging.getLogger(__name__)
 
 FUTURE_SKEW = timedelta(hours=1)
+# A follow-up dated when first seen (it had no date of its own) alerts only when its file also
+# brought dated documents inside the recent window: back-filling an old export stays quiet.
+FRESH_FIRST_SEEN = ("(coalesce(d.date_precision, '') != 'first_seen' OR EXISTS (SELECT 1 FROM batches b"
+                    " WHERE b.id = d.batch_id AND b.newest_at >= ?))")
 MAX_LISTED = 20
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -74,7 +79,8 @@ def _candidates(db: sqlite_utils.Database, rule_ids: Sequence[str], now: datetim
         f" FROM rule_hits h JOIN documents d ON d.id = h.document_id WHERE h.rule_id IN ({marks})"
         f" AND d.is_placeholder = 0 AND {where}"
         " AND NOT EXISTS (SELECT 1 FROM alerted x WHERE x.document_id = d.id)"
-        " ORDER BY datetime(d.created_at), d.id", [*rule_ids, *params])
+        f" AND {FRESH_FIRST_SEEN}"
+        " ORDER BY datetime(d.created_at), d.id", [*rule_ids, *params, stored(now - recent)])
     names = [c[0] for c in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 

@@ -372,11 +372,12 @@ LEAK_TEXT_DATES = {"2024-06-01T10:00:00+08:00", "2024-06-03T10:00:00+08:00", "20
     (None, None, "700001", 2, 2),
     (None, None, "700003", 1, 1),
     (None, None, "999", 0, 0),
-    ("2024-06-03", None, None, 4, 2),                      # on or after, in the configured time zone
+    # +3 with no upper bound: the realistic export's three dateless follow-ups, dated when first seen (today)
+    ("2024-06-03", None, None, 7, 2),                      # on or after, in the configured time zone
     ("2024-06-02", "2024-06-08", None, 3, 1),              # until is exclusive
     (None, "2024-06-03", "700001", 1, 1),
-    ("2024-06-09T23:00:00+08:00", None, None, 1, 1),
-    ("2024-06-09T23:31:00", None, None, 0, 0),
+    ("2024-06-09T23:00:00+08:00", None, None, 4, 1),
+    ("2024-06-09T23:31:00", None, None, 3, 0),
     ("2024-06-01", None, "700002", 2, 0),
     ("2024-05-07", "2024-05-08", None, 1, 0),              # documents of the realistic export
     (None, "2017-11-25", None, 4, 0),
@@ -467,9 +468,9 @@ def test_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli
     created_at is stored with +08:00, so a bound with another offset selects the wrong documents:
     --since 2024-06-09T16:00:00+00:00 (= 2024-06-10 00:00 +08:00) still selects the document
     created 2024-06-09T23:30:00+08:00 (= 15:30 UTC). Expected 0 documents, got 1."""
-    since = "2024-06-09T16:00:00+00:00"
-    assert expected_documents(analyzed, since, None, None) == []
-    _, report = run_cli.json("rescan", "--rules", extra, "--dry-run", "--since", since)
+    since, until = "2024-06-09T16:00:00+00:00", "2025-01-01"  # until: not the follow-ups first seen today
+    assert expected_documents(analyzed, since, until, None) == []
+    _, report = run_cli.json("rescan", "--rules", extra, "--dry-run", "--since", since, "--until", until)
     assert report["documents"] == 0
 
 
@@ -480,8 +481,8 @@ def test_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, r
     sentiment/pipeline/rescan.py _filters() compares ISO strings ("2024-06-09T23:30..." < "2024-06-10T00:00...")
     and leaves it out. Expected 1 document, got 0."""
     (tmp_path / "sentiment.toml").write_text('[general]\ntimezone = "Asia/Tokyo"\n', encoding="utf-8")
-    assert len(expected_documents(analyzed, "2024-06-10T00:00:00+09:00", None, None)) == 1
-    _, report = run_cli.json("rescan", "--rules", extra, "--dry-run", "--since", "2024-06-10")
+    assert len(expected_documents(analyzed, "2024-06-10T00:00:00+09:00", "2025-01-01T00:00:00+09:00", None)) == 1
+    _, report = run_cli.json("rescan", "--rules", extra, "--dry-run", "--since", "2024-06-10", "--until", "2025-01-01")
     assert report["documents"] == 1
 
 
