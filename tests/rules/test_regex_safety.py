@@ -17,16 +17,8 @@ import pytest
 
 from sentiment.errors import RuleError
 from sentiment.rules.loader import check_rules, load_rules
+from test_rules import RULE
 
-RULE = """
-[[rule]]
-id = "{id}"
-category = "test"
-name = "测试"
-severity = "high"
-owners = ["cs"]
-query = '''{query}'''
-"""
 
 # loads the rule file, matches each text, prints fired/not and the slowest match time
 _CHILD = textwrap.dedent("""
