@@ -1,8 +1,4 @@
-"""`sentiment rules check|test` and `sentiment rescan` through the CLI, on real SQLite files.
-
-`sentiment rescan` calls click.get_text_stream, deprecated in click 8.5 (see
-test_rescan_cli_calls_deprecated_click_get_text_stream); the other rescan tests
-ignore that one warning so that they test what rescan does."""
+"""`sentiment rules check|test` and `sentiment rescan` through the CLI, on real SQLite files."""
 from __future__ import annotations
 
 import json
@@ -14,9 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import DATA, TABULAR
-
-IGNORE_CLICK_DEPRECATION = pytest.mark.filterwarnings(
-    "ignore:'get_text_stream' is deprecated:DeprecationWarning")
 
 EXPORTS = [TABULAR / "评论数据_20240510.csv", DATA / "json" / "tmall_ratedetail_fragment.txt"]
 
@@ -237,7 +230,6 @@ def test_rules_test_broken_extra_file_is_a_clean_error(run_cli, tmp_path):
 
 # --- rescan ---------------------------------------------------------------------------------------
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_new_rule_is_rules_only(analyzed, run_cli, extra):
     docs = query(analyzed, "SELECT count(*) FROM documents")[0][0]
     before = hits(analyzed)
@@ -264,7 +256,6 @@ def test_rescan_new_rule_is_rules_only(analyzed, run_cli, extra):
     assert versions != old_versions
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_rules_only_does_not_segment(analyzed, run_cli, extra, monkeypatch):
     from sentiment.lang.segment import Segmenter
 
@@ -278,7 +269,6 @@ def test_rescan_rules_only_does_not_segment(analyzed, run_cli, extra, monkeypatc
     assert report["hits_added"] == {"packaging": 3}
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_hits_match_a_fresh_ingest_with_the_same_rules(analyzed, run_cli, extra, own_export, tmp_path):
     run_cli("rescan", "--rules", extra)
     from conftest import CliCall
@@ -291,7 +281,6 @@ def test_rescan_hits_match_a_fresh_ingest_with_the_same_rules(analyzed, run_cli,
     assert {r[5] for r in analyses(fresh.db)} == {r[5] for r in analyses(analyzed)}  # same rules version
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_dry_run_writes_nothing(analyzed, run_cli, extra):
     before = hits(analyzed), analyses(analyzed)
     result, report = run_cli.json("rescan", "--rules", extra, "--dry-run")
@@ -305,7 +294,6 @@ def test_rescan_dry_run_writes_nothing(analyzed, run_cli, extra):
     assert real["hits_added"] == {"packaging": 3}
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_twice_changes_nothing_more(analyzed, run_cli, extra):
     run_cli("rescan", "--rules", extra)
     state = hits(analyzed), analyses(analyzed)
@@ -321,7 +309,6 @@ def test_rescan_twice_changes_nothing_more(analyzed, run_cli, extra):
                            " (SELECT count(*) FROM clusters)") == counts
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_without_the_extra_rule_removes_its_hits(analyzed, run_cli, extra):
     original = hits(analyzed)
     run_cli("rescan", "--rules", extra)
@@ -331,7 +318,6 @@ def test_rescan_without_the_extra_rule_removes_its_hits(analyzed, run_cli, extra
     assert hits(analyzed) == original
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_human_output(analyzed, run_cli, extra):
     result = run_cli("rescan", "--rules", extra, "--dry-run")
     assert result.exit_code == 0
@@ -367,7 +353,6 @@ def expected_documents(db_path: Path, since: str | None, until: str | None, item
 LEAK_TEXT_DATES = {"2024-06-01T10:00:00+08:00", "2024-06-03T10:00:00+08:00", "2024-06-09T23:30:00+08:00"}
 
 
-@IGNORE_CLICK_DEPRECATION
 @pytest.mark.parametrize("since, until, item, expected, leaks", [
     (None, None, "700001", 2, 2),
     (None, None, "700003", 1, 1),
@@ -393,7 +378,6 @@ def test_rescan_filters_limit_documents(analyzed, run_cli, extra, since, until, 
     assert report["hits_added"] == ({"packaging": leaks} if leaks else {})
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_item_filter_only_writes_that_item(analyzed, run_cli, extra):
     _, report = run_cli.json("rescan", "--rules", extra, "--item", "700001")
     assert report["hits_added"] == {"packaging": 2}
@@ -402,7 +386,6 @@ def test_rescan_item_filter_only_writes_that_item(analyzed, run_cli, extra):
     assert sorted(items) == [("700001",), ("700001",)]
 
 
-@IGNORE_CLICK_DEPRECATION
 @pytest.mark.parametrize("option, value", [("--since", "yesterday"), ("--until", "2024-13-01"),
                                            ("--since", "06/01/2024")])
 def test_rescan_bad_date_is_a_usage_error(analyzed, run_cli, option, value):
@@ -413,7 +396,6 @@ def test_rescan_bad_date_is_a_usage_error(analyzed, run_cli, option, value):
     assert hits(analyzed) == before
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_without_a_store_is_a_clean_error(run_cli):
     result = run_cli("rescan")
     assert result.exit_code == 1
@@ -421,7 +403,6 @@ def test_rescan_without_a_store_is_a_clean_error(run_cli):
     assert not run_cli.db.exists()
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_analyzes_unanalyzed_documents(run_cli, own_export):
     run_cli("ingest", "--no-analyze", own_export)
     assert analyses(run_cli.db) == []
@@ -433,15 +414,13 @@ def test_rescan_analyzes_unanalyzed_documents(run_cli, own_export):
 
 # --- bugs -----------------------------------------------------------------------------------------
 
-def test_rescan_cli_calls_deprecated_click_get_text_stream(analyzed, run_cli):
-    """sentiment/cli/rules.py:107-108 call click.get_text_stream, which click 8.5 (allowed by
-    setup.cfg: click>=8.1,<9) deprecates; with the project's `filterwarnings = error` every
-    `sentiment rescan` in the test suite raises DeprecationWarning instead of rescanning."""
+def test_rescan_raises_no_deprecation_warning(analyzed, run_cli):
+    """rescan once called click.get_text_stream, which click 8.5 (allowed by setup.cfg:
+    click>=8.1,<9) deprecates; with `filterwarnings = error` it raised instead of rescanning."""
     result = run_cli("rescan", "--json")
     assert result.exit_code == 0
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_cli, tmp_path, own_export):
     """A rule edited in place (same id, new severity / query) is not rewritten by a rules-only
     rescan: sentiment/pipeline/rescan.py rescan() only replaces a document's hits when the *set of rule
@@ -462,7 +441,6 @@ def test_rescan_rules_only_keeps_stale_severity_and_terms_of_a_changed_rule(run_
                              " AND terms LIKE '%盖子松%'") == [("high", '[["盖子松", 3, 6], ["洒了", 8, 10]]')]
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli, extra):
     """sentiment/pipeline/rescan.py _filters() compares `d.created_at >= since.isoformat()` as strings.
     created_at is stored with +08:00, so a bound with another offset selects the wrong documents:
@@ -474,7 +452,6 @@ def test_rescan_since_with_another_utc_offset_compares_strings(analyzed, run_cli
     assert report["documents"] == 0
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, run_cli, extra, tmp_path):
     """With `[general] timezone = "Asia/Tokyo"`, --since 2024-06-10 means 2024-06-10T00:00:00+09:00
     (= 2024-06-09T23:00:00+08:00). The document created 2024-06-09T23:30:00+08:00 is after it, but
@@ -486,7 +463,6 @@ def test_rescan_since_date_in_configured_timezone_compared_as_string(analyzed, r
     assert report["documents"] == 1
 
 
-@IGNORE_CLICK_DEPRECATION
 def test_rules_only_rescan_keeps_tokens_and_score_a_fresh_ingest_would_change(
         analyzed, run_cli, extra, own_export, tmp_path):
     """Rule terms go into jieba's user dictionary (Pipeline.__init__: get_segmenter(rules.terms())),
