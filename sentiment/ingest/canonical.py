@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sentiment.ingest.containers import TooDeep, load_json
+from sentiment.ingest.jsonfile import TooDeep, load_json
 from sentiment.ingest.jsonutil import is_empty, put
 from sentiment.ingest.records import BadRow, JsonShape, KINDS, ParsedStream, RawRecord
 

@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from sentiment.errors import IngestError
-from sentiment.ingest.containers import TooDeep, load_json
+from sentiment.ingest.jsonfile import TooDeep, load_json
 from sentiment.ingest.records import BadRow, RawRecord
 
 _MISSING = object()

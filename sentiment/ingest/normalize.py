@@ -13,7 +13,7 @@ from sentiment.lang import text as textmod
 from sentiment.errors import RowError
 from sentiment.times import stored
 from sentiment.ingest.records import KINDS, RawRecord
-from sentiment.ingest import containers, values
+from sentiment.ingest import limits, values
 from sentiment.ingest.values import (
     clean_id, mask_nick, normalize_rating, normalize_sku, parse_datetime, parse_days,
 )
@@ -164,8 +164,8 @@ def _check_length(rec: RawRecord) -> None:
     """RowError for a text over MAX_TEXT_CHARS; the record's raw becomes a short excerpt (what the
     quarantine keeps), never the whole cell."""
     text = rec.text
-    if type(text) is str and len(text) > containers.MAX_TEXT_CHARS:
-        rec.raw = containers.excerpt(text)
+    if type(text) is str and len(text) > limits.MAX_TEXT_CHARS:
+        rec.raw = limits.excerpt(text)
         raise RowError(f"text too long ({len(text)} characters)")
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from sentiment.errors import IngestError
 from sentiment.ingest import containers, shapes, tabular
+from sentiment.ingest.jsonfile import JsonLineError
 from sentiment.ingest.records import BadRow, Parsed
 
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".jsonp", ".js"}
@@ -88,7 +89,7 @@ def _json_records(opened: containers.JsonDocs, forced: str | None, reading: Read
     forced_shape = shapes.shape_by_name(forced) if forced else None
     seen: list[str] = []
     for where, doc in opened.docs:
-        if isinstance(doc, containers.JsonLineError):
+        if isinstance(doc, JsonLineError):
             yield BadRow(where.rstrip(": "), doc.reason, doc.raw)
             continue
         found = _shape_docs(doc, forced_shape, where)

@@ -7,7 +7,8 @@ import unicodedata
 from typing import Any, Iterator, Mapping
 
 from sentiment.errors import IngestError
-from sentiment.ingest.containers import TooDeep, load_json, shorten
+from sentiment.ingest.jsonfile import TooDeep, load_json
+from sentiment.ingest.limits import shorten
 from sentiment.ingest.records import BadRow, ParsedStream, RawRecord, UnreadableRow
 from sentiment.ingest.values import clean_id
 from sentiment.lang.text import to_simplified

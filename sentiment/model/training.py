@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment.model import features
 from sentiment.errors import IngestError, ModelError
-from sentiment.ingest.containers import SAMPLE_BYTES, sniff_encoding
+from sentiment.ingest.encodings import SAMPLE_BYTES, sniff_encoding
 from sentiment.model.linear import MODEL_FORMAT, Model
 from sentiment.model.loading import default_model_path, load_model
 from sentiment.resources import rules_dir

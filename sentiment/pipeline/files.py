@@ -12,7 +12,7 @@ import sqlite_utils
 from sentiment import store
 from sentiment.config import Settings
 from sentiment.errors import ConfigError, IngestError, ModelError, RowError, RuleError, StoreError
-from sentiment.ingest.containers import shorten
+from sentiment.ingest.limits import shorten
 from sentiment.ingest.normalize import Context, doc_id, to_documents
 from sentiment.ingest.normalize import SOURCE_TZ
 from sentiment.ingest.reader import expand_paths, file_digest, open_records

@@ -31,15 +31,15 @@ def _no_hang() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
-# The child applies limit overrides to sentiment.ingest.containers, then runs the real CLI and
+# The child applies limit overrides to sentiment.ingest.limits, then runs the real CLI and
 # reports how long the ingest itself took (imports excluded). Address space is capped at 3 GB so
 # that a regression fails with MemoryError instead of swapping the machine.
 CHILD = r"""
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-from sentiment.ingest import containers
+from sentiment.ingest import limits
 for name, value in json.loads(sys.argv[1]).items():
-    setattr(containers, name, value)
+    setattr(limits, name, value)
 from sentiment.cli import cli
 start = time.perf_counter()
 try:
