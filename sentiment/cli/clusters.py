@@ -60,10 +60,10 @@ def clusters_command(env: Env, since_text: str | None, kind: str | None, limit: 
 
 def _update(env: Env, db: Any, now: datetime) -> dict[str, Any]:
     from sentiment.signals.clusters import cluster_settings_from_rules, cluster_options, update_clusters
-    from sentiment.rules.loader import load_rules
+    from sentiment.rules.loader import load_ruleset
 
     settings = env.settings
-    ruleset = load_rules(list(settings.rules_paths) or None)
+    ruleset = load_ruleset(settings.rules_paths)  # what ingest and the worker match with
     report = update_clusters(db, cluster_settings_from_rules(ruleset), now, options=cluster_options(settings))
     return report.to_json()
 

@@ -1,15 +1,18 @@
-"""`sentiment rules check|test` and `sentiment rescan`."""
+"""`sentiment rules check|list|test` and `sentiment rescan`."""
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from sentiment.cli.base import Env, cli, emit_json, json_option, pass_env
+
+if TYPE_CHECKING:
+    from sentiment.pipeline.rescan import ChangeLog
 
 
 @cli.group()
@@ -24,22 +27,51 @@ def rules() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @pass_env
 def rules_check(env: Env, paths: tuple[Path, ...]) -> None:
-    """Validate rule files (default: the bundled pack plus configured paths).
+    """Validate the rules as ingest and the worker load them, plus PATHs.
 
-    Prints `file:line: rule "<id>": <problem>` for each problem and exits 1.
+    Loads the bundled pack, then [rules] paths, then PATHs (later files override
+    earlier ones) and prints `file:line: rule "<id>": <problem>` for each problem
+    and exits 1.
 
     Example: sentiment rules check rules.d/
     """
-    from sentiment.resources import rules_dir
-    from sentiment.rules.loader import check_rules
+    from sentiment.rules.loader import check_rules, ruleset_paths
 
-    targets = list(paths) or [rules_dir(), *env.settings.rules_paths]
+    targets = ruleset_paths([*env.settings.rules_paths, *paths])
     problems = check_rules(targets)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         raise SystemExit(1)
     click.echo(f"ok: {', '.join(str(t) for t in targets)}")
+
+
+@rules.command("list")
+@click.option("--rules", "rules_paths", multiple=True, type=click.Path(path_type=Path),
+              help="Extra rule files or directories (after the bundled pack and configured paths).")
+@json_option
+@pass_env
+def rules_list(env: Env, rules_paths: tuple[Path, ...], as_json: bool) -> None:
+    """List the effective rules: bundled pack, [rules] paths and --rules after overrides.
+
+    One line per rule: id, name, category, severity, owners, immediate, enabled or
+    disabled, and where it was defined (file:line) plus the files that extended or
+    disabled it.
+
+    Example: sentiment rules list --json
+    """
+    from sentiment.rules.catalogue import listing
+    from sentiment.rules.loader import load_all, ruleset_paths
+
+    entries = listing(load_all(ruleset_paths([*env.settings.rules_paths, *rules_paths])))
+    if as_json:
+        emit_json({"rules": entries})
+        return
+    for e in entries:
+        overrides = "".join(f"  {o['action']} {o['at']}" for o in e["overrides"])
+        click.echo(f"{e['id']}  {e['name']}  {e['category']}  {e['severity']}  {','.join(e['owners'])}"
+                   f"  {'immediate' if e['immediate'] else 'digest'}  {'enabled' if e['enabled'] else 'disabled'}"
+                   f"  {e['origin']}{overrides}")
 
 
 @rules.command("test")
@@ -101,12 +133,14 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     """Re-apply the current model and rules to stored documents.
 
     Reuses stored tokens when only the rules changed. Reports hits added and
-    removed per category and clusters opened and closed.
+    removed per category, the documents that gain or lose each rule's hit (at most
+    10 per rule here; all of them with --json, under "changes", up to 100000 with
+    "changes_truncated" set beyond) and clusters opened and closed.
 
     Example: sentiment rescan --since 2026-11-01 --rules rules.d/ --dry-run
     """
     from sentiment.pipeline.analysis import Pipeline
-    from sentiment.pipeline.rescan import count_documents, rescan_and_cluster
+    from sentiment.pipeline.rescan import ChangeLog, count_documents, rescan_and_cluster
 
     start, end = _date(since, env), _date(until, env)
     db = env.open_db(create=False)
@@ -120,7 +154,8 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     show = not as_json and sys.stderr.isatty()
     with click.progressbar(length=total, label="rescan", file=sys.stderr, hidden=not show) as bar:
         report = rescan_and_cluster(db, pipeline, env.settings, since=start, until=end, item=item,
-                                    dry_run=dry_run, progress=bar.update)
+                                    dry_run=dry_run, progress=bar.update,
+                                    changes=ChangeLog() if as_json else ChangeLog(per_rule=SHOWN_CHANGES))
     if as_json:
         emit_json(report.to_json())
         return
@@ -128,5 +163,21 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
                f" labels changed {report.labels_changed}{' (dry run: nothing written)' if dry_run else ''}")
     for category in sorted(set(report.hits_added) | set(report.hits_removed)):
         click.echo(f"  {category}: +{report.hits_added[category]} -{report.hits_removed[category]}")
+    _echo_changes(report.changes)
     if report.clusters:
         click.echo("clusters: " + ", ".join(f"{k} {v}" for k, v in report.clusters.items()))
+
+
+SHOWN_CHANGES = 10  # documents listed per rule in text mode
+
+
+def _echo_changes(changes: "ChangeLog") -> None:
+    """Per rule, the documents that gain (+) or lose (-) its hit: id, date, item, excerpt."""
+    for rule_id, kept in changes.by_rule().items():
+        click.echo(f"{rule_id} ({kept[0].category}):")
+        for c in kept:
+            date = (c.created_at or "-")[:16].replace("T", " ")
+            click.echo(f"  {'+' if c.change == 'added' else '-'} {c.document_id}  {date}  {c.item_id or '-'}"
+                       f"  {c.excerpt}")
+        if changes.counts[rule_id] > len(kept):
+            click.echo(f"  … and {changes.counts[rule_id] - len(kept)} more")

@@ -25,6 +25,8 @@ from sentiment.times import stored
 from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
 
 CHUNK = 5000
+EXCERPT = 60           # characters of document text shown per change
+CHANGES_LIMIT = 100_000  # changes a report keeps at most (then `changes_truncated`); counts stay exact
 
 # tokens are not read here: most documents contain no term of a changed rule and never need them
 SELECT = """
@@ -66,6 +68,82 @@ class StoredTokens(Sequence):
         return iter(self._load())
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One document gaining ("added") or losing ("removed") one rule's hit."""
+
+    rule_id: str
+    category: str
+    change: str
+    document_id: str
+    created_at: str | None
+    item_id: str | None
+    excerpt: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "category": self.category, "change": self.change,
+                "document_id": self.document_id, "created_at": self.created_at, "item_id": self.item_id,
+                "excerpt": self.excerpt}
+
+
+def excerpt(text: str | None, at: int = 0, width: int = EXCERPT) -> str:
+    """At most `width` characters of `text` on one line, around offset `at` (a matched term);
+    cuts are marked with …"""
+    text = " ".join((text or "").split())
+    if len(text) <= width:
+        return text
+    start = max(0, min(at - width // 3, len(text) - width))
+    end = start + width
+    body = text[start:end]
+    if start:
+        body = "…" + body[1:]
+    if end < len(text):
+        body = body[:-1] + "…"
+    return body
+
+
+class ChangeLog:
+    """The documents whose hits a rescan adds or removes, per rule, kept within bounds.
+
+    `per_rule` keeps at most that many changes of each rule (text output shows a few and
+    "… and N more"); `limit` caps the changes kept in all (memory on a huge rescan), setting
+    `truncated`. `counts` always counts every change."""
+
+    def __init__(self, per_rule: int | None = None, limit: int | None = CHANGES_LIMIT) -> None:
+        self.per_rule, self.limit = per_rule, limit
+        self.kept: list[Change] = []
+        self.counts: Counter = Counter()   # rule id -> changes (added and removed)
+        self.truncated = False
+
+    def add(self, change: Change) -> None:
+        self.counts[change.rule_id] += 1
+        if self.per_rule is not None and self.counts[change.rule_id] > self.per_rule:
+            return
+        if self.limit is not None and len(self.kept) >= self.limit:
+            self.truncated = True
+            return
+        self.kept.append(change)
+
+    def record(self, row: Any, old: dict[str, str], after: dict[str, str], hits: Sequence[Hit]) -> None:
+        """The changes of one document: rules in `after` and not in `old` are added, the reverse removed."""
+        terms = {h.rule_id: h.terms[0][1] for h in hits if h.terms}
+        for rule_id in sorted(after.keys() - old.keys()):
+            self.add(self._change(row, rule_id, after[rule_id], "added", terms.get(rule_id, 0)))
+        for rule_id in sorted(old.keys() - after.keys()):
+            self.add(self._change(row, rule_id, old[rule_id], "removed", 0))
+
+    @staticmethod
+    def _change(row: Any, rule_id: str, category: str, change: str, at: int) -> Change:
+        return Change(rule_id, category, change, row["id"], row["created_at"], row["item_id"],
+                      excerpt(row["text"], at))
+
+    def by_rule(self) -> dict[str, list[Change]]:
+        grouped: dict[str, list[Change]] = {}
+        for c in self.kept:
+            grouped.setdefault(c.rule_id, []).append(c)
+        return dict(sorted(grouped.items()))
+
+
 @dataclass
 class RescanReport:
     documents: int = 0
@@ -76,13 +154,15 @@ class RescanReport:
     hits_removed: Counter = field(default_factory=Counter)
     clusters: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    changes: ChangeLog = field(default_factory=ChangeLog)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "documents": self.documents, "reanalyzed": self.reanalyzed, "rules_only": self.rules_only,
             "labels_changed": self.labels_changed, "hits_added": dict(sorted(self.hits_added.items())),
             "hits_removed": dict(sorted(self.hits_removed.items())), "clusters": self.clusters,
-            "dry_run": self.dry_run,
+            "dry_run": self.dry_run, "changes": [c.to_json() for c in self.changes.kept],
+            "changes_truncated": self.changes.truncated,
         }
 
 
@@ -199,13 +279,14 @@ def _needs_analysis(row: dict[str, Any], pipeline: Pipeline) -> bool:
 
 def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | None = None,
            until: datetime | None = None, item: str | None = None, dry_run: bool = False,
-           progress: Callable[[int], None] | None = None) -> RescanReport:
+           progress: Callable[[int], None] | None = None, changes: ChangeLog | None = None) -> RescanReport:
     """Re-apply model and rules; write what changed (unless dry_run), one transaction per chunk.
 
     Documents analyzed by the current model keep their score and tokens; of their
     hits, those of unchanged rules stay and only new or changed rules are matched.
+    `changes` collects the documents that gain or lose a hit (default: all, up to CHANGES_LIMIT).
     """
-    report = RescanReport(dry_run=dry_run)
+    report = RescanReport(dry_run=dry_run, changes=changes or ChangeLog())
     where, params = _filters(since, until, item)
     now = store.utcnow()
     plans: dict[str | None, _Plan] = {}
@@ -222,6 +303,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
                 report.labels_changed += analysis.label != row["label"]
                 chunk.analyzed(row, analysis)
                 after = {h.rule_id: h.category for h in analysis.hits}
+                hits = analysis.hits
             else:
                 report.rules_only += 1
                 version = row["rules_version"]
@@ -233,6 +315,8 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
                 after = {r: c for r, c in old.items() if r in plan.keep} | {h.rule_id: h.category for h in hits}
             report.hits_added.update(after[r] for r in after.keys() - old.keys())
             report.hits_removed.update(old[r] for r in old.keys() - after.keys())
+            if after.keys() != old.keys():
+                report.changes.record(row, old, after, hits)
         report.documents += len(rows)
         if not dry_run:
             chunk.write(db, rows, where, params)

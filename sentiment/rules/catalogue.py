@@ -12,7 +12,7 @@ from typing import Iterable
 
 from sentiment.resources import rules_dir
 from sentiment.rules.loader import load_rules
-from sentiment.rules.records import Rule
+from sentiment.rules.records import Compiled, Rule
 
 FALLBACK_OWNERS = ("cs",)
 
@@ -53,3 +53,14 @@ def catalogue_of(rules: Iterable[Rule]) -> Catalogue:
 def bundled_catalogue() -> Catalogue:
     """The bundled rule pack's catalogue (used when no rule set is at hand)."""
     return catalogue_of(load_rules([rules_dir()]).rules)
+
+
+def listing(compiled: Iterable[Compiled]) -> list[dict[str, object]]:
+    """The effective catalogue for `sentiment rules list`: every rule after overrides, disabled
+    ones included, with where it was defined and which files extended or disabled it."""
+    return [{
+        "id": c.rule.id, "name": c.rule.name, "category": c.rule.category, "severity": c.rule.severity,
+        "owners": list(c.rule.owners), "immediate": c.rule.immediate, "enabled": c.enabled,
+        "origin": f"{c.rule.file}:{c.rule.line}",
+        "overrides": [{"action": action, "at": at} for action, at in c.rule.overrides],
+    } for c in compiled]

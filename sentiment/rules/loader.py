@@ -18,6 +18,18 @@ see below)::
     enabled = true                    # optional; disabled rules are validated but not matched
     exclude = '发霉 NEAR/3 测试'        # optional query; when it matches, the rule does not fire
 
+A later file can override a rule an earlier file defined (files load in order: the
+bundled pack, then `[rules] paths`, then `--rules`; a directory's *.toml sorted)::
+
+    [[rule]]
+    id = "quality.defect"
+    extend = true                     # query ORed onto the earlier one; other keys replace
+    query = "面膜发黏"
+
+    [[rule]]
+    id = "logistics.slow"
+    disable = true                    # kept in the catalogue as disabled, not matched
+
 `masks = ["多媒体", "曝光度"]` lists words inside which a term means something
 else: a term occurrence lying inside a mask occurrence is discarded.
 
@@ -47,6 +59,7 @@ REQUIRED = ("id", "category", "name", "severity", "owners", "query")
 DEFAULTS: dict[str, Any] = {"immediate": False, "window": "24h", "min_count": 1, "cooldown": "24h",
                             "description": "", "enabled": True, "exclude": None}
 RULE_KEYS = REQUIRED + tuple(DEFAULTS)
+OVERRIDE_KEYS = ("extend", "disable")
 FILE_KEYS = ("rule", "masks")
 _ID = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_-]+)*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -56,11 +69,23 @@ _TOML_LINE = re.compile(r"line (\d+)")
 
 # -- loading ---------------------------------------------------------------
 @dataclass
+class _Entry:
+    """A rule as loaded so far: its merged raw values and what compiled from them."""
+
+    values: dict[str, Any]
+    compiled: Compiled
+
+
+@dataclass
 class _Loaded:
-    compiled: list[Compiled] = field(default_factory=list)
+    entries: dict[str, _Entry] = field(default_factory=dict)  # id -> rule, in definition order
     masks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seen: dict[str, str] = field(default_factory=dict)  # id -> "file:line"
+
+    @property
+    def compiled(self) -> list[Compiled]:
+        return [e.compiled for e in self.entries.values()]
 
 
 def load_rules(paths: Sequence[Path] | None = None) -> RuleSet:
@@ -68,12 +93,24 @@ def load_rules(paths: Sequence[Path] | None = None) -> RuleSet:
 
     Raises RuleError listing every problem ("file:line: rule "<id>": <problem>").
     """
+    loaded = _load_or_raise(paths)
+    return RuleSet([c for c in loaded.compiled if c.enabled], loaded.masks)
+
+
+def load_all(paths: Sequence[Path] | None = None) -> list[Compiled]:
+    """Every rule the files define after overrides, disabled ones included (`rules list`).
+
+    Raises RuleError like `load_rules`."""
+    return _load_or_raise(paths).compiled
+
+
+def _load_or_raise(paths: Sequence[Path] | None) -> _Loaded:
     loaded = _load(paths)
     if loaded.problems:
         err = RuleError("\n".join(loaded.problems))
         err.problems = list(loaded.problems)  # type: ignore[attr-defined]
         raise err
-    return RuleSet([c for c in loaded.compiled if c.enabled], loaded.masks)
+    return loaded
 
 
 def check_rules(paths: Sequence[Path] | None = None) -> list[str]:
@@ -82,7 +119,10 @@ def check_rules(paths: Sequence[Path] | None = None) -> list[str]:
 
 
 def rule_files(paths: Sequence[Path] | None = None) -> tuple[list[Path], list[str]]:
-    """The *.toml files named by `paths` (directories expanded, sorted) and missing paths."""
+    """The *.toml files named by `paths` (directories expanded, sorted) and missing paths.
+
+    A file named twice (a path both configured and given with --rules) loads once, where
+    it first appears: loading it again would redefine or extend its rules a second time."""
     files: list[Path] = []
     missing: list[str] = []
     for path in [rules_dir()] if paths is None else [Path(p) for p in paths]:
@@ -92,7 +132,8 @@ def rule_files(paths: Sequence[Path] | None = None) -> tuple[list[Path], list[st
             files.append(path)
         else:
             missing.append(f"{path}: no such file or directory")
-    return files, missing
+    first = {f.resolve(): i for i, f in reversed(list(enumerate(files)))}  # where each file first appears
+    return [f for i, f in enumerate(files) if first[f.resolve()] == i], missing
 
 
 def _load(paths: Sequence[Path] | None) -> _Loaded:
@@ -160,13 +201,42 @@ def _load_rule(path: Path, lines: list[str], lo: int, hi: int, table: dict[str, 
         problems.append(f"{path}:{line}: {label}: {msg}")
 
     for key in table:
-        if key not in RULE_KEYS:
+        if key not in RULE_KEYS + OVERRIDE_KEYS:
             hint = _closest(key)
             bad(key, f'unknown key "{key}"' + (f' (did you mean "{hint}"?)' if hint else ""))
+    mode = _mode(table, bad)
+    if mode == "define":
+        _define(path, lo, table, loaded, bad, problems)
+    elif mode in OVERRIDE_KEYS and rid is None:
+        bad(None, 'missing required key "id"')
+    elif mode in OVERRIDE_KEYS and rid is not None:
+        _override(path, lo, rid, mode, table, loaded, bad, problems)
+    loaded.problems.extend(problems)
+
+
+def _mode(table: dict[str, Any], bad: Any) -> str | None:
+    """"define" (a new rule), "extend" or "disable" (an earlier rule); None when contradictory."""
+    for key in OVERRIDE_KEYS:
+        if key in table and not isinstance(table[key], bool):
+            bad(key, f"{key} must be true or false (got {table[key]!r})")
+            return None
+    extend, disable = table.get("extend") is True, table.get("disable") is True
+    if extend and disable:
+        bad("disable", "extend and disable cannot be combined (disable switches the rule off)")
+        return None
+    others = [k for k in table if k not in ("id", *OVERRIDE_KEYS)]
+    if disable and others:
+        bad(others[0], f'disable = true takes no other keys (got "{others[0]}"); use extend = true to change a rule')
+        return None
+    return "extend" if extend else "disable" if disable else "define"
+
+
+def _define(path: Path, lo: int, table: dict[str, Any], loaded: _Loaded, bad: Any, problems: list[str]) -> None:
+    rid = table.get("id") if isinstance(table.get("id"), str) else None
     for key in REQUIRED:
         if key not in table:
             bad(None, f'missing required key "{key}"')
-    values = {**DEFAULTS, **table}
+    values = {**DEFAULTS, **{k: v for k, v in table.items() if k not in OVERRIDE_KEYS}}
     _check_values(values, bad)
     node = _parse_query(values, "query", bad)
     exclude = _parse_query(values, "exclude", bad) if values.get("exclude") is not None else None
@@ -174,10 +244,33 @@ def _load_rule(path: Path, lines: list[str], lo: int, hi: int, table: dict[str, 
         bad("id", f"duplicate id (first defined at {loaded.seen[rid]})")
     elif rid:
         loaded.seen[rid] = f"{path}:{lo + 1}"
-    loaded.problems.extend(problems)
+    if problems or node is None or rid is None:
+        return
+    loaded.entries[rid] = _Entry(values, Compiled(_make_rule(values, path, lo + 1), node, exclude, values["enabled"]))
+
+
+def _override(path: Path, lo: int, rid: str, mode: str, table: dict[str, Any], loaded: _Loaded, bad: Any,
+              problems: list[str]) -> None:
+    """extend = true: ORs `query` onto the earlier rule's, other keys replace; disable = true: switch it off."""
+    entry = loaded.entries.get(rid)
+    if entry is None:
+        if rid not in loaded.seen:  # else the earlier definition is broken and already reported
+            bad(mode, f"{mode}: no earlier rule has this id")
+        return
+    given = {k: v for k, v in table.items() if k not in ("id", "query", *OVERRIDE_KEYS)}
+    values = {**entry.values, **given} if mode == "extend" else {**entry.values, "enabled": False}
+    if mode == "extend" and "query" in table:
+        if _parse_query(table, "query", bad) is None:
+            return
+        values["query"] = f"({str(entry.values['query']).strip()}) OR ({str(table['query']).strip()})"
+    _check_values(values, bad)
+    node = _parse_query(values, "query", bad)
+    exclude = _parse_query(values, "exclude", bad) if values.get("exclude") is not None else None
     if problems or node is None:
         return
-    loaded.compiled.append(Compiled(_make_rule(values, path, lo + 1), node, exclude, values["enabled"]))
+    old = entry.compiled.rule
+    rule = _make_rule(values, Path(old.file), old.line, (*old.overrides, (mode, f"{path}:{lo + 1}")))
+    loaded.entries[rid] = _Entry(values, Compiled(rule, node, exclude, values["enabled"]))
 
 
 def _closest(key: str) -> str | None:
@@ -236,17 +329,23 @@ def _parse_query(v: dict[str, Any], key: str, bad: Any) -> Node | None:
         return None
 
 
-def _make_rule(v: dict[str, Any], path: Path, line: int) -> Rule:
+def _make_rule(v: dict[str, Any], path: Path, line: int, overrides: tuple[tuple[str, str], ...] = ()) -> Rule:
     return Rule(
         id=v["id"], category=v["category"], name=v["name"].strip(), severity=v["severity"],
         owners=tuple(v["owners"]), immediate=v["immediate"], query=v["query"],
         window=parse_duration(v["window"]), min_count=v["min_count"],
         cooldown=parse_duration(v["cooldown"]), file=str(path), line=line,
-        description=v["description"], exclude=v["exclude"],
+        description=v["description"], exclude=v["exclude"], overrides=overrides,
     )
+
+
+def ruleset_paths(paths: Iterable[Path] | None) -> list[Path]:
+    """What ingest, the worker and `rules check` load, in order: the bundled pack, then `paths`
+    (`[rules] paths`, then `--rules`); later files override earlier ones."""
+    extra = [Path(p) for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
+    return [rules_dir(), *extra]
 
 
 def load_ruleset(paths: Iterable[Path] | None) -> RuleSet:
     """The bundled rule pack plus configured extra paths."""
-    extra = [p for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
-    return load_rules([rules_dir(), *extra])
+    return load_rules(ruleset_paths(paths))

@@ -27,6 +27,7 @@ class Rule:
     line: int
     description: str = ""
     exclude: str | None = None
+    overrides: tuple[tuple[str, str], ...] = ()  # ("extend" | "disable", "file:line"), in load order
 
 
 @dataclass(frozen=True)

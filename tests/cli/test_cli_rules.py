@@ -120,9 +120,11 @@ def test_check_bundled_pack_ok(run_cli):
 
 
 def test_check_extra_file_ok(run_cli, extra):
+    from sentiment.resources import rules_dir
+
     result = run_cli("rules", "check", extra)
     assert result.exit_code == 0
-    assert result.stdout == f"ok: {extra}\n"
+    assert result.stdout == f"ok: {rules_dir()}, {extra}\n"  # what ingest loads: the bundled pack first
 
 
 def test_check_broken_file_reports_each_problem(run_cli, tmp_path):
@@ -489,3 +491,165 @@ def test_rescan_with_rules_outside_the_configured_paths_warns(analyzed, run_cli,
     assert "Warning" not in run_cli("rescan", "--rules", extra, "--dry-run").stderr
     monkeypatch.setenv("SENTIMENT_RULES", str(extra))
     assert "Warning" not in run_cli("rescan", "--rules", extra).stderr
+
+
+# --- overrides: rules check / list, ingest ---------------------------------------------------------
+
+OVERRIDES = """\
+[[rule]]
+id = "quality.defect"
+extend = true
+severity = "high"
+query = "面膜发黏 OR 盖子松"
+
+[[rule]]
+id = "logistics.slow"
+disable = true
+"""
+
+
+@pytest.fixture
+def rules_d(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules.d"
+    folder.mkdir()
+    return folder
+
+
+def test_check_given_dir_with_a_bundled_duplicate_fails(run_cli, rules_d):
+    """`rules check rules.d/` checks what ingest loads (bundled pack first): it used to say ok."""
+    (rules_d / "dup.toml").write_text(EXTRA_RULE.replace("packaging.leak", "food_safety.spoiled"), encoding="utf-8")
+    result = run_cli("rules", "check", rules_d)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f'{rules_d / "dup.toml"}:2: rule "food_safety.spoiled": duplicate id'
+                                    f' (first defined at ')
+    assert "food_safety.toml:" in result.stderr
+
+
+def test_check_overrides_ok(run_cli, rules_d):
+    (rules_d / "shop.toml").write_text(OVERRIDES, encoding="utf-8")
+    result = run_cli("rules", "check", rules_d)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("ok: ") and str(rules_d) in result.stdout
+
+
+def test_override_of_unknown_id_fails_in_check_and_ingest(run_cli, rules_d, tmp_path, own_export):
+    bad = rules_d / "shop.toml"
+    bad.write_text(OVERRIDES.replace("logistics.slow", "logistics.nope"), encoding="utf-8")
+    expected = f'{bad}:9: rule "logistics.nope": disable: no earlier rule has this id'
+    result = run_cli("rules", "check", rules_d)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [expected]
+    (tmp_path / "sentiment.toml").write_text('[rules]\npaths = ["rules.d"]\n', encoding="utf-8")
+    assert run_cli("rules", "check").stderr.splitlines() == [expected]   # configured: same error
+    result = run_cli("ingest", own_export)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and expected in result.stderr
+    assert not run_cli.db.exists() or query(run_cli.db, "SELECT count(*) FROM documents") == [(0,)]
+
+
+def test_rules_list_shows_overrides_and_disabled(run_cli, rules_d, tmp_path):
+    over = rules_d / "shop.toml"
+    over.write_text(OVERRIDES, encoding="utf-8")
+    _, plain = run_cli.json("rules", "list")
+    (tmp_path / "sentiment.toml").write_text('[rules]\npaths = ["rules.d"]\n', encoding="utf-8")
+    result, data = run_cli.json("rules", "list")
+    assert result.exit_code == 0
+    by_id = {r["id"]: r for r in data["rules"]}
+    assert [r["id"] for r in data["rules"]] == [r["id"] for r in plain["rules"]]  # same rules, same order
+    slow, defect = by_id["logistics.slow"], by_id["quality.defect"]
+    assert slow["enabled"] is False and slow["origin"].endswith("rules/logistics.toml:3")
+    assert slow["overrides"] == [{"action": "disable", "at": f"{over}:7"}]
+    assert defect == {"id": "quality.defect", "name": "质量故障", "category": "quality", "severity": "high",
+                      "owners": ["cs"], "immediate": False, "enabled": True, "origin": defect["origin"],
+                      "overrides": [{"action": "extend", "at": f"{over}:1"}]}
+    assert defect["origin"].endswith("rules/quality.toml:6")
+    assert all(r["enabled"] and r["overrides"] == [] for r in plain["rules"])
+    lines = run_cli("rules", "list").stdout.splitlines()
+    assert len(lines) == len(data["rules"])
+    (slow_line,) = [line for line in lines if line.startswith("logistics.slow  ")]
+    assert "  disabled  " in slow_line and slow_line.endswith(f"logistics.toml:3  disable {over}:7")
+
+
+def test_rules_test_uses_the_override(run_cli, rules_d):
+    (rules_d / "shop.toml").write_text(OVERRIDES, encoding="utf-8")
+    _, before = run_cli.json("rules", "test", "面膜发黏，不好用")
+    assert before["hits"] == []
+    _, after = run_cli.json("rules", "test", "面膜发黏，不好用", "--rules", rules_d)
+    assert [(h["rule_id"], h["severity"]) for h in after["hits"]] == [("quality.defect", "high")]
+    _, slow = run_cli.json("rules", "test", "物流太慢了", "--rules", rules_d)
+    assert "logistics.slow" not in {h["rule_id"] for h in slow["hits"]}
+
+
+# --- rescan: the documents that change ------------------------------------------------------------
+
+def own_ids(db_path: Path) -> dict[str, tuple[str, str, str]]:
+    """text -> (document id, created_at, item id) of our own export's documents."""
+    rows = query(db_path, "SELECT text_raw, id, created_at, item_id FROM documents")
+    return {text: (doc_id, created, item) for text, doc_id, created, item in rows}
+
+
+def test_rescan_dry_run_json_lists_added_documents_with_excerpts(analyzed, run_cli, extra):
+    result, report = run_cli.json("rescan", "--rules", extra, "--dry-run")
+    assert result.exit_code == 0
+    ids = own_ids(analyzed)
+    expected = []
+    for text in ("洗发水漏液了，瓶子外面全是", "收到时盖子松了，洒了一半", "漏液严重，差评"):
+        doc_id, created, item = ids[text]
+        expected.append({"rule_id": "packaging.leak", "category": "packaging", "change": "added",
+                         "document_id": doc_id, "created_at": created, "item_id": item,
+                         "excerpt": text.replace("，", ",")})  # the normalized text
+    key = lambda c: c["document_id"]  # noqa: E731
+    assert sorted(report["changes"], key=key) == sorted(expected, key=key)
+    assert report["changes_truncated"] is False
+
+
+def test_rescan_lists_documents_an_override_adds_and_removes(analyzed, run_cli, rules_d):
+    (rules_d / "shop.toml").write_text(OVERRIDES, encoding="utf-8")  # extends quality.defect, disables logistics.slow
+    before = {(h[0], h[1]) for h in hits(analyzed)}
+    slow_docs = {d for d, r in before if r == "logistics.slow"}
+    _, report = run_cli.json("rescan", "--rules", rules_d)
+    loosened = own_ids(analyzed)["收到时盖子松了，洒了一半"][0]
+    added = [c for c in report["changes"] if c["change"] == "added"]
+    removed = [c for c in report["changes"] if c["change"] == "removed"]
+    assert [(c["rule_id"], c["document_id"]) for c in added] == [("quality.defect", loosened)]
+    assert "盖子松" in added[0]["excerpt"]
+    assert slow_docs and {c["document_id"] for c in removed} == slow_docs
+    assert {(c["rule_id"], c["category"]) for c in removed} == {("logistics.slow", "logistics")}
+    assert report["hits_removed"] == {"logistics": len(slow_docs)}
+    # the real run wrote what it listed
+    after = {(h[0], h[1]) for h in hits(analyzed)}
+    assert after == (before - {(d, "logistics.slow") for d in slow_docs}) | {(loosened, "quality.defect")}
+
+
+def test_rescan_human_output_lists_documents_per_rule(analyzed, run_cli, extra, monkeypatch):
+    import sentiment.cli.rules as cli_rules
+
+    ids = own_ids(analyzed)
+    lines = run_cli("rescan", "--rules", extra, "--dry-run").stdout.splitlines()
+    start = lines.index("packaging.leak (packaging):")
+    doc_id, _, _ = ids["收到时盖子松了，洒了一半"]
+    assert f"  + {doc_id}  2024-06-03 10:00  700001  收到时盖子松了,洒了一半" in lines[start + 1:start + 4]
+    assert not any(line.startswith("  … and") for line in lines)
+    monkeypatch.setattr(cli_rules, "SHOWN_CHANGES", 1)
+    lines = run_cli("rescan", "--rules", extra, "--dry-run").stdout.splitlines()
+    start = lines.index("packaging.leak (packaging):")
+    assert lines[start + 1].startswith("  + ") and lines[start + 2] == "  … and 2 more"
+
+
+def test_rescan_change_log_is_bounded(analyzed, extra):
+    """JSON keeps every change up to a limit, then says it truncated; counts stay exact."""
+    from sentiment.config import load_settings
+    from sentiment.pipeline.analysis import Pipeline
+    from sentiment.pipeline.rescan import ChangeLog, rescan
+    from sentiment.store import open_db
+
+    settings = load_settings(None, str(analyzed))
+    pipeline = Pipeline.from_settings(settings, [extra])
+    db = open_db(settings.db, create=False)
+    report = rescan(db, pipeline, dry_run=True, changes=ChangeLog(limit=2))
+    assert len(report.to_json()["changes"]) == 2 and report.to_json()["changes_truncated"] is True
+    assert report.changes.counts == {"packaging.leak": 3}
+    report = rescan(db, pipeline, dry_run=True, changes=ChangeLog(per_rule=1))
+    assert len(report.changes.kept) == 1 and report.changes.truncated is False
+    assert rescan(db, pipeline, dry_run=True).to_json()["changes_truncated"] is False
