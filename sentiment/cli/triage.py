@@ -171,16 +171,21 @@ _action("note", "Add a note to an item in any state.\n\nExample: sentiment triag
 @click.option("--state", type=click.Choice(STATE_CHOICES), default="all", show_default=True,
               help="Only this state; open, closed or all.")
 @click.option("--owner", metavar="AUDIENCE", help="Only items owned by this audience (cs, pr).")
+@click.option("--headers", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Column headers in Chinese or English.")
 @json_option
 @pass_env
-def export(env: Env, path: Path, state: str, owner: str | None, as_json: bool) -> None:
+def export(env: Env, path: Path, state: str, owner: str | None, headers: str, as_json: bool) -> None:
     """Export triage items to CSV for Excel (UTF-8 with BOM, formulas neutralized).
+
+    Times are local (the configured zone) without offset.
 
     Example: sentiment triage export triage.csv --state open
     """
     db = env.open_db(create=False)
     lib.reopen_on_new_members(db)
-    count = lib.export_csv(lib.list_items(db, states=_states(state), owner=owner), path)
+    count = lib.export_csv(lib.list_items(db, states=_states(state), owner=owner), path, headers=headers,
+                           tz=env.settings.tz)
     if as_json:
         emit_json({"path": str(path), "rows": count})
     else:

@@ -23,14 +23,16 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import sqlite_utils
 
 from sentiment.errors import SentimentError
+from sentiment.reports.cells import FORMULA_PREFIXES, local_time, neutralize  # noqa: F401 (re-exported)
 from sentiment.store import transaction, utcnow
+from sentiment.times import STORED_TZ
 from sentiment.rules.catalogue import FALLBACK_OWNERS, bundled_catalogue
 
 
@@ -58,10 +60,11 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
 
 DOCUMENT_OWNERS = ("cs",)  # unanswered negative reviews and Q&A are the CS queue
 
-# Spreadsheet formula triggers (ASCII and full-width), neutralized in exports.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 EXPORT_COLUMNS = ("id", "kind", "state", "owner", "assignee", "category", "title", "updated_at",
                   "updated_by", "note", "resolved_at", "item_id", "item_title", "size", "created_at")
+EXPORT_HEADERS_ZH = ("ID", "类型", "状态", "负责方", "处理人", "风险类别", "标题", "更新时间",
+                     "更新人", "备注", "解决时间", "商品ID", "商品标题", "文档数", "创建时间")
+EXPORT_TIMES = frozenset({"updated_at", "resolved_at", "created_at"})
 
 
 @dataclass(frozen=True)
@@ -400,24 +403,22 @@ def resolved_between(db: sqlite_utils.Database, start: datetime | str, end: date
 
 # --- export ----------------------------------------------------------------------------------------
 
-def neutralize(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+def export_csv(items: Iterable[dict[str, Any]], path: str | Path, *, headers: str = "zh",
+               tz: tzinfo = STORED_TZ) -> int:
+    """Write items as UTF-8 CSV with a BOM (Excel), formulas neutralized; returns the row count.
 
-
-def export_csv(items: Iterable[dict[str, Any]], path: str | Path) -> int:
-    """Write items as UTF-8 CSV with a BOM (Excel), formulas neutralized; returns the row count."""
+    `headers` zh (default) or en; times as `YYYY-MM-DD HH:MM:SS` in `tz`, without offset."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
     try:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(EXPORT_COLUMNS)
+            writer.writerow(EXPORT_HEADERS_ZH if headers == "zh" else EXPORT_COLUMNS)
             for item in items:
                 row = dict(item, title=item["title"] if item["kind"] == "cluster" else item["text"])
-                writer.writerow([neutralize(row.get(c)) for c in EXPORT_COLUMNS])
+                writer.writerow([neutralize(local_time(row.get(c), tz) if c in EXPORT_TIMES else row.get(c))
+                                 for c in EXPORT_COLUMNS])
                 count += 1
         os.replace(tmp, path)
     except OSError as exc:

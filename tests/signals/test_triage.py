@@ -303,7 +303,7 @@ def test_export_csv_has_bom_and_neutralized_formulas(db: Any, run_cli: Any, tmp_
     db.execute("UPDATE documents SET text = ? WHERE id = ?", ["\t=1+1 藏在制表符后", D_QA])
     db.execute("UPDATE documents SET text = ? WHERE id = ?", ["＝SUM(A1) 全角", D_POS])
     out = tmp_path / "triage.csv"
-    assert "wrote 5 items" in ok(run_cli, "export", str(out))
+    assert "wrote 5 items" in ok(run_cli, "export", str(out), "--headers", "en")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     with open(out, encoding="utf-8-sig", newline="") as fh:
         rows = {r["id"]: r for r in csv.DictReader(fh)}
@@ -317,14 +317,36 @@ def test_export_csv_has_bom_and_neutralized_formulas(db: Any, run_cli: Any, tmp_
     assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r", "＝")) for r in rows.values() for v in r.values())
     assert triage.neutralize("＝SUM(A1)") == "'＝SUM(A1)" and triage.neutralize("\rx") == "'\rx"
     ok(run_cli, "resolve", C_FAKE)
-    result, data = run_cli.json("triage", "export", str(out), "--state", "closed")
+    result, data = run_cli.json("triage", "export", str(out), "--state", "closed", "--headers", "en")
     assert data["rows"] == 1
     with open(out, encoding="utf-8-sig", newline="") as fh:
         assert [r["id"] for r in csv.DictReader(fh)] == [C_FAKE]
 
 
+def test_export_csv_has_chinese_headers_and_local_times_by_default(db: Any, run_cli: Any,
+                                                                    tmp_path: Path) -> None:
+    ok(run_cli, "resolve", C_FAKE, "--note", "已处理")
+    db.execute("UPDATE triage SET updated_at = '2026-11-20T17:30:05+00:00', resolved_at = '2026-11-20T17:30:05+00:00'")
+    out = tmp_path / "triage.csv"
+    ok(run_cli, "export", str(out))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == list(triage.EXPORT_HEADERS_ZH) and rows[0][:3] == ["ID", "类型", "状态"]
+    fake = {h: v for h, v in zip(rows[0], next(r for r in rows if r[0] == C_FAKE))}
+    # UTC bookkeeping times and +08:00 document times, both shown in Asia/Shanghai without offset
+    assert (fake["更新时间"], fake["解决时间"]) == ("2026-11-21 01:30:05", "2026-11-21 01:30:05")
+    assert fake["创建时间"] == "2026-11-20 10:00:00" and fake["状态"] == "resolved"
+    assert not any("+08:00" in v or "+00:00" in v for r in rows[1:] for v in r)
+    (tmp_path / "sentiment.toml").write_text('[general]\ntimezone = "Europe/Berlin"\n', encoding="utf-8")
+    ok(run_cli, "export", str(out))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        berlin = {r["ID"]: r for r in csv.DictReader(fh)}
+    assert berlin[C_FAKE]["创建时间"] == "2026-11-20 03:00:00"
+
+
 def test_export_to_an_unwritable_path_is_an_error(db: Any, run_cli: Any, tmp_path: Path) -> None:
     assert "cannot write" in fails(run_cli, "export", str(tmp_path / "missing" / "t.csv"))
+    assert not (tmp_path / "missing").exists()
 
 
 # --- digest helpers ---------------------------------------------------------------------------------------
