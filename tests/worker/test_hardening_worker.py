@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from sentiment import store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PLUGIN = DATA / "tabular" / "评论数据_20240510.csv"  # 14 new documents
@@ -41,6 +40,22 @@ def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 # -- 5. run --once takes files copied in just before, and says what it skipped ------------------
+
+
+def watch(proc: subprocess.Popen, marker: str) -> tuple[list[str], threading.Event, threading.Thread]:
+    """Collect a process's stderr lines in a thread; the event is set once `marker` appears."""
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if marker in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, seen, reader
 
 def test_run_once_waits_for_a_fresh_file_and_reports_what_it_skips(tmp_path):
     inbox = tmp_path / "inbox"
@@ -129,17 +144,7 @@ def test_readers_are_not_blocked_and_a_writer_waits_for_the_store(tmp_path):
         tiny = tmp_path / "tiny.csv"
         tiny.write_text("评论内容\n这个坚果太好吃了\n", encoding="utf-8")
         writer = sentiment(tmp_path, "--db", str(db_path), "ingest", "--no-analyze", str(tiny), "--json")
-        lines: list[str] = []
-        waiting = threading.Event()
-
-        def read_stderr() -> None:
-            for line in writer.stderr:
-                lines.append(line)
-                if "waiting for the store" in line:
-                    waiting.set()
-
-        reader = threading.Thread(target=read_stderr, daemon=True)
-        reader.start()
+        lines, waiting, reader = watch(writer, "waiting for the store")
         said = waiting.wait(20)
         assert writer.poll() is None, "".join(lines)  # still waiting, not failed
         holder.stdin.write("\n")
@@ -179,17 +184,7 @@ def test_sigterm_abandons_a_large_file_promptly_and_the_next_run_takes_it_whole(
     old = time.time() - 60
     os.utime(big, (old, old))
     proc = sentiment(tmp_path, "--config", "sentiment.toml", "run")
-    seen: list[str] = []
-    ingesting = threading.Event()
-
-    def read_stderr() -> None:
-        for line in proc.stderr:
-            seen.append(line)
-            if "inbox: ingesting big.csv" in line:
-                ingesting.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    seen, ingesting, reader = watch(proc, "inbox: ingesting big.csv")
     if not ingesting.wait(60):
         proc.kill()
         pytest.fail("the worker never started ingesting: " + "".join(seen))
