@@ -1,7 +1,6 @@
 """`sentiment rules check|test` and `sentiment rescan` through the CLI, on real SQLite files."""
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
