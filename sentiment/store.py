@@ -401,10 +401,58 @@ def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
     }
 
 
-def rated_texts(db: sqlite_utils.Database) -> tuple[list[str], list[str]]:
-    """Texts of rated reviews and follow-ups, placeholders excluded: (positive, negative), by id."""
-    rows = db.execute(
-        "SELECT text, rating FROM documents WHERE rating IN ('positive', 'negative')"
-        " AND is_placeholder = 0 AND kind IN ('review', 'followup') ORDER BY id"
-    ).fetchall()
-    return [t for t, r in rows if r == "positive"], [t for t, r in rows if r == "negative"]
+RATED_WHERE = ("rating IN ('positive', 'negative') AND is_placeholder = 0 AND kind IN ('review', 'followup')"
+               " AND text IS NOT NULL AND text != ''")
+TEXT_CHUNK = 900  # under SQLite's oldest limit of 999 bound parameters
+
+
+def _date_where(since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    clauses, params = "", []
+    if since is not None:
+        clauses += " AND created_at >= ?"
+        params.append(since)
+    if until is not None:
+        clauses += " AND created_at < ?"
+        params.append(until)
+    return clauses, params
+
+
+def rated_rowids(db: sqlite_utils.Database, since: str | None = None, until: str | None = None,
+                 ) -> tuple[list[int], list[int]]:
+    """Rowids of rated reviews and follow-ups (placeholders and empty texts excluded), read with a
+    cursor: (positive, negative), in rowid order. Only integers are held, never the texts."""
+    where, params = _date_where(since, until)
+    pos: list[int] = []
+    neg: list[int] = []
+    cursor = db.conn.execute(f"SELECT rowid, rating FROM documents WHERE {RATED_WHERE}{where} ORDER BY rowid",
+                             params)
+    while True:
+        rows = cursor.fetchmany(TEXT_CHUNK)
+        if not rows:
+            break
+        for rowid, rating in rows:
+            (pos if rating == "positive" else neg).append(rowid)
+    return pos, neg
+
+
+def texts_by_rowid(db: sqlite_utils.Database, rowids: Sequence[int]) -> Iterator[tuple[int, str]]:
+    """(rowid, text) of the given rowids, fetched in chunks of TEXT_CHUNK (rowid order of `rowids`)."""
+    for start in range(0, len(rowids), TEXT_CHUNK):
+        part = list(rowids[start:start + TEXT_CHUNK])
+        marks = ",".join("?" * len(part))
+        found = dict(db.conn.execute(f"SELECT rowid, text FROM documents WHERE rowid IN ({marks})", part))
+        for rowid in part:
+            if rowid in found:
+                yield rowid, found[rowid]
+
+
+def labeled_texts(db: sqlite_utils.Database, pos_ids: Sequence[int], neg_ids: Sequence[int],
+                  ) -> tuple[list[str], list[int]]:
+    """(texts, labels) of the documents with these rowids: the positive ones (1), then the negative (0)."""
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, ids in ((1, pos_ids), (0, neg_ids)):
+        for _, text in texts_by_rowid(db, ids):
+            texts.append(text)
+            labels.append(label)
+    return texts, labels

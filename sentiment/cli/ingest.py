@@ -1,9 +1,12 @@
 """`sentiment ingest`, `init` and `status`."""
 from __future__ import annotations
 
-from contextlib import nullcontext
+import itertools
+import sys
+import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import click
 
@@ -47,8 +50,9 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
     settings = env.settings
     db = env.open_db()
     options = ingest_options(settings, shop=shop, forced=fmt)
-    with nullcontext() if no_analyze else _analyzer(env, paths, jobs) as analyzer:
-        results = ingest_paths(db, list(paths), options, analyzer=analyzer)
+    show = not as_json and sys.stderr.isatty()
+    with nullcontext() if no_analyze else _analyzer(env, paths, jobs) as analyzer, _rows_bar(show) as progress:
+        results = ingest_paths(db, list(paths), options, analyzer=analyzer, progress=progress)
     summary = totals(results)
     if as_json:
         emit_json({"files": [r.to_json() for r in results], "totals": summary})
@@ -66,6 +70,21 @@ def ingest(env: Env, paths: tuple[Path, ...], fmt: str | None, shop: str | None,
             click.echo(f"Error: {r.error}", err=True)
     if summary["failed"]:
         raise SystemExit(1)
+
+
+@contextmanager
+def _rows_bar(show: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr counting the rows read, with their rate (hidden unless `show`).
+    The total is unknown before the files are read, so there is no ETA."""
+    started = time.monotonic()
+    with click.progressbar(itertools.count(), label="ingest", file=sys.stderr, hidden=not show,
+                           item_show_func=lambda item: item) as bar:
+        def progress(rows: int) -> None:
+            done = bar.pos + rows
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(rows, current_item=f"{done} rows, {rate:,.0f} rows/s")
+
+        yield progress
 
 
 @cli.command()

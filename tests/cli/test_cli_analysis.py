@@ -144,7 +144,7 @@ def test_score_without_arguments_is_a_usage_error(run_cli):
 def trained(run_cli, tmp_path) -> tuple[Path, Path, dict]:
     labeled = write_labeled(tmp_path / "labeled.csv")
     out = tmp_path / "m.json.gz"
-    result, report = run_cli.json("model", "train", "--labeled", labeled, "--base", "none", "--out", out)
+    result, report = run_cli.json("model", "train", "--labeled", labeled, "--base", "none", "--holdout", "0", "--out", out)
     assert result.exit_code == 0, result.output
     return labeled, out, report
 
@@ -161,7 +161,7 @@ def test_train_labeled_reports_and_saves(trained):
 def test_train_is_deterministic(trained, run_cli, tmp_path):
     labeled, out, report = trained
     again = tmp_path / "again.json.gz"
-    _, second = run_cli.json("model", "train", "--labeled", labeled, "--base", "none", "--out", again)
+    _, second = run_cli.json("model", "train", "--labeled", labeled, "--base", "none", "--holdout", "0", "--out", again)
     assert second["version"] == report["version"]
     assert again.read_bytes() == out.read_bytes()
 
@@ -170,7 +170,7 @@ def test_evaluate_prints_exactly_the_metric_keys(trained, run_cli):
     labeled, out, _ = trained
     result, metrics = run_cli.json("model", "evaluate", labeled, "--model", out)
     assert result.exit_code == 0, result.output
-    assert list(metrics) == ["n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s"]
+    assert list(metrics) == ["n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s", "skipped"]
     assert metrics["n"] == 40
     for key in ("accuracy", "macro_f1", "neg_precision", "neg_recall"):
         assert 0.0 <= metrics[key] <= 1.0
@@ -314,7 +314,7 @@ def test_train_from_db_saves_under_the_db_directory(run_cli, tmp_path):
     result = call("ingest", "--no-analyze", "--json", write_rated_export(tmp_path / "rated.csv", 32, 30))
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["totals"]["new"] == 62
-    result, report = call.json("model", "train", "--from-db", "--base", "none")
+    result, report = call.json("model", "train", "--from-db", "--base", "none", "--holdout", "0")
     assert result.exit_code == 0, result.output
     saved = Path(report["path"])
     assert saved.parent == store_dir / "models"
