@@ -329,7 +329,8 @@ def freshness(db: sqlite_utils.Database, start: datetime, end: datetime, tz: Zon
     A day without data is not a calm day: the digest says the data has not arrived."""
     where, params = between("created_at", start, end)
     on_day = db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0]
-    newest = db.execute("SELECT source, max(created_at) FROM documents GROUP BY source ORDER BY source").fetchall()
+    newest = db.execute("SELECT source, max(created_at) FROM documents WHERE coalesce(date_precision, '') != 'first_seen'"
+                        " GROUP BY source ORDER BY source").fetchall()  # own dates: not when a follow-up was first seen
     sources = [{"source": s, "newest": datetime.fromisoformat(t).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 "past_day": datetime.fromisoformat(t) >= end} for s, t in newest if t]
     return {"sources": sources, "day_documents": on_day,

@@ -405,8 +405,21 @@ def test_a_day_without_data_is_not_called_calm_and_a_late_export_is_resent(run_c
     assert "差评 1 条" in row["subject"]
     text = _text_of(Path(row["eml"]).read_bytes())
     assert "【更正】本日报是 2024-05-01 日报的更正版" in text and "数据截至：tmall 2024-05-01 20:00" in text
+    db.execute("UPDATE documents SET created_at = '2026-12-06T09:00:00+08:00', date_precision = 'first_seen'"
+               " WHERE id = 'late1'")  # a follow-up dated when first seen tells nothing of freshness
+    assert digest.freshness(db, *day_bounds_of("2024-05-01"))["sources"] == []
     keys = [r["key"] for r in db.query("SELECT key FROM outbox ORDER BY id")]
     assert keys == ["digest:cs:2024-05-01", "digest:cs:2024-05-01:r1"]
+
+
+def day_bounds_of(day: str) -> tuple[Any, Any, Any]:
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from sentiment.times import day_bounds
+
+    tz = ZoneInfo("Asia/Shanghai")
+    return (*day_bounds(date.fromisoformat(day), tz), tz)
 
 
 def _text_of(raw: bytes) -> str:
