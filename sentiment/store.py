@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -241,6 +242,11 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+_DOCUMENT_ROW = operator.itemgetter(*DOCUMENT_FIELDS)
+_INSERT_DOCUMENT = (f"INSERT INTO documents ({', '.join(DOCUMENT_FIELDS)})"
+                    f" VALUES ({', '.join('?' for _ in DOCUMENT_FIELDS)})")
+
+
 def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert the documents not yet stored (nor repeated earlier in `docs`); returns those inserted."""
     if not docs:
@@ -251,10 +257,11 @@ def insert_documents(db: sqlite_utils.Database, docs: Sequence[dict[str, Any]]) 
         if doc["id"] not in known:
             known.add(doc["id"])
             fresh.append(doc)
-    cols = ", ".join(DOCUMENT_FIELDS)
-    marks = ", ".join("?" for _ in DOCUMENT_FIELDS)
-    db.conn.executemany(f"INSERT INTO documents ({cols}) VALUES ({marks})",
-                        [[d.get(f) for f in DOCUMENT_FIELDS] for d in fresh])
+    try:  # documents from to_documents carry every field: one C call a row
+        rows = list(map(_DOCUMENT_ROW, fresh))
+    except KeyError:
+        rows = [[d.get(f) for f in DOCUMENT_FIELDS] for d in fresh]
+    db.conn.executemany(_INSERT_DOCUMENT, rows)
     if len(fresh) < len(docs):  # a later export may carry the shop's reply to a stored review
         taken = {id(d) for d in fresh}
         db.conn.executemany(

@@ -38,7 +38,27 @@ class Context:
 def doc_id(*parts: Any) -> str:
     """Stable document id: a hash of identifying parts."""
     key = "\x1f".join("" if p is None else str(p) for p in parts)
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+    return _blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+
+
+_blake2b = hashlib.blake2b
+
+
+def _meta_json(meta: dict[str, Any]) -> str:
+    """json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True), without the encoder
+    for the common meta of printable strings with no quote or backslash (nothing to escape)."""
+    parts = []
+    keys = list(meta)
+    if not all(type(key) is str for key in keys):
+        return json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True)
+    keys.sort()
+    for key in keys:
+        value = meta[key]
+        if (type(value) is not str or not key.isprintable() or not value.isprintable()
+                or '"' in key or "\\" in key or '"' in value or "\\" in value):
+            return json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True)
+        parts.append(f'"{key}": "{value}"')
+    return "{" + ", ".join(parts) + "}"
 
 
 def _str(value: Any) -> str | None:
@@ -60,7 +80,13 @@ def _title(value: str | None) -> str | None:
 
 def clean_reply(value: Any) -> str | None:
     reply = _str(value)
-    return textmod.normalize(reply) or None if reply else None
+    return _reply(reply) if reply else None
+
+
+@lru_cache(maxsize=8192)
+def _reply(reply: str) -> str | None:
+    """Shops answer with a few stock replies: normalize each once."""
+    return textmod.normalize(reply) or None
 
 
 def _created(rec: RawRecord, ctx: Context, parent: dict | None) -> tuple[str | None, str | None]:
@@ -112,8 +138,9 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
     if ext_id and not exact:
         meta["external_id_inexact"] = ext_id
     parent_id = parent["id"] if parent else None
-    if ext_id and exact:
-        ident = doc_id(rec.source, rec.kind, ext_id)
+    if ext_id and exact:  # doc_id(rec.source, rec.kind, ext_id), inlined: the common case
+        ident = _blake2b(f"{'' if rec.source is None else rec.source}\x1f{rec.kind}\x1f{ext_id}".encode("utf-8"),
+                         digest_size=10).hexdigest()
     else:
         ident = doc_id(rec.source, rec.kind, parent_id, item_id, text, created_at)
     if created_at is None and rec.kind == "followup":  # after the id: re-ingesting gives the same id
@@ -137,7 +164,7 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
         "created_at": created_at,
         "date_precision": precision,
         "seller_reply": clean_reply(rec.seller_reply),
-        "meta": json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True) if meta else None,
+        "meta": _meta_json(meta) if meta else None,
         "ingested_at": ctx.ingested_at,
         "batch_id": ctx.batch_id,
     }

@@ -77,7 +77,8 @@ def normalize(raw: str | None) -> str:
     if not raw:
         return ""
     text = strip_html(raw) if ("<" in raw or "&" in raw) else raw
-    text = unicodedata.normalize("NFKC", text)
+    if not unicodedata.is_normalized("NFKC", text):  # the check is ~40x cheaper than normalizing
+        text = unicodedata.normalize("NFKC", text)
     if not text.isprintable():  # cheap: true for most texts (no newline, tab or control)
         text = _CONTROL.sub("", text)
     text = to_simplified(text)
