@@ -38,10 +38,7 @@ class Context:
 def doc_id(*parts: Any) -> str:
     """Stable document id: a hash of identifying parts."""
     key = "\x1f".join("" if p is None else str(p) for p in parts)
-    return _blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
-
-
-_blake2b = hashlib.blake2b
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 
 def _meta_json(meta: dict[str, Any]) -> str:
@@ -138,9 +135,8 @@ def _document(rec: RawRecord, ctx: Context, parent: dict | None) -> dict[str, An
     if ext_id and not exact:
         meta["external_id_inexact"] = ext_id
     parent_id = parent["id"] if parent else None
-    if ext_id and exact:  # doc_id(rec.source, rec.kind, ext_id), inlined: the common case
-        ident = _blake2b(f"{'' if rec.source is None else rec.source}\x1f{rec.kind}\x1f{ext_id}".encode("utf-8"),
-                         digest_size=10).hexdigest()
+    if ext_id and exact:
+        ident = doc_id(rec.source, rec.kind, ext_id)
     else:
         ident = doc_id(rec.source, rec.kind, parent_id, item_id, text, created_at)
     if created_at is None and rec.kind == "followup":  # after the id: re-ingesting gives the same id

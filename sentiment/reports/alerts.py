@@ -24,11 +24,11 @@ import sqlite_utils
 
 from sentiment.reports import outbox as mailer
 from sentiment.config import Settings
-from sentiment.reports.digest import between, load_default_rules, rget, rule_list
+from sentiment.reports.digest import load_default_rules, rget, rule_list
 from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, audience_name, category_name,
                                   doc_view, fit, header_text, item_link, make_env, render_pair)
 from sentiment.store import transaction
-from sentiment.times import stored
+from sentiment.times import between, stored
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-from sentiment.resources import rules_dir
-from sentiment.rules.loader import load_rules
+from sentiment.rules.loader import bundled_ruleset
 from sentiment.rules.records import Compiled, Rule
 
 FALLBACK_OWNERS = ("cs",)
@@ -52,7 +51,7 @@ def catalogue_of(rules: Iterable[Rule]) -> Catalogue:
 @lru_cache(maxsize=1)
 def bundled_catalogue() -> Catalogue:
     """The bundled rule pack's catalogue (used when no rule set is at hand)."""
-    return catalogue_of(load_rules([rules_dir()]).rules)
+    return catalogue_of(bundled_ruleset().rules)
 
 
 def listing(compiled: Iterable[Compiled]) -> list[dict[str, object]]:

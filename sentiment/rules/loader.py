@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -344,6 +345,13 @@ def ruleset_paths(paths: Iterable[Path] | None) -> list[Path]:
     (`[rules] paths`, then `--rules`); later files override earlier ones."""
     extra = [Path(p) for p in (paths or ()) if Path(p).resolve() != rules_dir().resolve()]
     return [rules_dir(), *extra]
+
+
+@lru_cache(maxsize=1)
+def bundled_ruleset() -> RuleSet:
+    """The bundled rule pack alone, loaded once per process (its terms feed the segmenter, its
+    owners the catalogue)."""
+    return load_rules([rules_dir()])
 
 
 def load_ruleset(paths: Iterable[Path] | None) -> RuleSet:

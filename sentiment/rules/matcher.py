@@ -96,7 +96,6 @@ class Matcher:
         return self.keys[text]
 
     def dictionary_terms(self, masks: Sequence[str]) -> tuple[str, ...]:
-
         words = {self.key_text[i] for i in self.lits} | set(masks)
         return tuple(sorted(w for w in words if is_dictionary_term(w)))
 
@@ -123,7 +122,6 @@ class Matcher:
                        for c in (len(lat[:b].encode("latin-1").decode("utf-8")),)]
 
     def match(self, doc: "MatchInput") -> list["Hit"]:
-
         low = lower(doc.text) if doc.text else ""
         cands, found = self._scan(low)
         if not cands:

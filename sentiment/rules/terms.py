@@ -8,14 +8,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sentiment.lang.segment import Segmenter, get_segmenter
-from sentiment.resources import rules_dir
-from sentiment.rules.loader import load_rules
+from sentiment.rules.loader import bundled_ruleset
 
 
 @lru_cache(maxsize=1)
 def bundled_terms() -> tuple[str, ...]:
     """The bundled rule pack's terms, for the jieba user dictionary."""
-    return tuple(sorted(load_rules([rules_dir()]).terms()))
+    return tuple(sorted(bundled_ruleset().terms()))
 
 
 def analysis_segmenter() -> Segmenter:

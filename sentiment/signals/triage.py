@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping
 import sqlite_utils
 
 from sentiment.errors import SentimentError
-from sentiment.reports.cells import FORMULA_PREFIXES, local_time, neutralize  # noqa: F401 (re-exported)
+from sentiment.reports.cells import local_time, neutralize
 from sentiment.store import transaction, utcnow
 from sentiment.times import STORED_TZ
 from sentiment.rules.catalogue import FALLBACK_OWNERS, bundled_catalogue
