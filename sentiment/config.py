@@ -28,13 +28,19 @@ MAX_MAIL_TIMEOUT = 600.0
 # With no [audiences] configured (the embedded default), mail still renders: to local placeholders.
 DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"cs": ("cs@localhost",), "pr": ("pr@localhost",)}
 # What a digest can show; [digest.sections] picks from these per audience (sentiment.reports.digest builds them).
-DIGEST_SECTIONS = ("clusters", "items", "unanswered", "escalation", "qa")
+DIGEST_SECTIONS = ("incidents", "categories", "unanswered", "qa", "items", "escalation")
+# Earlier names [digest.sections] still accepts: clusters became incidents.
+DIGEST_SECTION_ALIASES = {"clusters": "incidents"}
 
 # The keys of each table below; any other key is refused at load.
 SCHEDULE_KEYS = frozenset({"inbox_minutes", "analyze_minutes", "outbox_minutes", "digest", "misfire_grace_seconds",
                            "inbox_settle_seconds"})
 DIGEST_KEYS = frozenset({"unanswered_hours", "unanswered_days", "sections"})
-ALERT_KEYS = frozenset({"recent_hours", "cooldown", "quiet_hours"})
+ALERT_KEYS = frozenset({"recent_hours", "cooldown", "quiet_hours", "summary_over"})
+INCIDENT_KEYS = frozenset({"quiet_days", "sla", "grow_count", "grow_day_count", "window_days"})
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+DEFAULT_SLA: dict[str, timedelta] = {"critical": timedelta(hours=1), "high": timedelta(hours=4),
+                                     "medium": timedelta(hours=24), "low": timedelta(hours=72)}
 # [clusters] key -> (type, lowest, highest); `kinds` is a list of cluster kinds besides these
 CLUSTER_LIMITS: dict[str, tuple[type, float, float]] = {
     "lookback_days": (int, 1, 3650), "baseline_days": (int, 1, 365), "spike_k": (float, 0, 100),
@@ -110,6 +116,22 @@ class AlertSettings:
     recent_hours: float = 48
     cooldown: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = None
+    summary_over: int = 5  # more incidents than this opening in one cycle: one summary mail per audience
+
+
+@dataclass(frozen=True)
+class IncidentSettings:
+    """[incidents]: the quiet period after which an incident closes by itself, the response time per
+    severity (counted from first seen), when size and speed raise a rule incident's severity (one
+    step at `grow_count` documents within the last `window_days` or `grow_day_count` within 24
+    hours, two steps at 5x those), and the window of recent days duplicate texts and emergent
+    topics are looked for in."""
+
+    quiet_days: float = 14
+    sla: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLA))
+    grow_count: int = 20
+    grow_day_count: int = 5
+    window_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
     clusters: ClusterOptions = field(default_factory=ClusterOptions)  # its tz is `timezone`'s
     paths: Mapping[str, Path] = field(default_factory=dict)
 
@@ -336,7 +359,7 @@ def _digest(data: Mapping[str, Any], audiences: Mapping[str, tuple[str, ...]]) -
 
 def _digest_sections(table: Any, audiences: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     if not isinstance(table, dict):
-        raise ConfigError('[digest.sections] must be a table: audience = ["clusters", ...]')
+        raise ConfigError('[digest.sections] must be a table: audience = ["incidents", ...]')
     result: dict[str, tuple[str, ...]] = {}
     for audience, sections in table.items():
         if audience not in audiences:
@@ -345,11 +368,12 @@ def _digest_sections(table: Any, audiences: Mapping[str, Any]) -> dict[str, tupl
         if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
             raise ConfigError(f"[digest.sections] {audience}: expected a list of sections "
                               f"({', '.join(DIGEST_SECTIONS)}), got {sections!r}")
-        bad = [s for s in sections if s not in DIGEST_SECTIONS]
+        bad = [s for s in sections if s not in DIGEST_SECTIONS and s not in DIGEST_SECTION_ALIASES]
         if bad:
             raise ConfigError(f"[digest.sections] {audience}: unknown section {bad[0]!r} "
                               f"(allowed: {', '.join(DIGEST_SECTIONS)})")
-        result[audience] = tuple(sections)
+        named = [DIGEST_SECTION_ALIASES.get(s, s) for s in sections]
+        result[audience] = tuple(dict.fromkeys(named))  # in order, each once
     return result
 
 
@@ -383,7 +407,33 @@ def _alerts(data: Mapping[str, Any]) -> AlertSettings:
     recent = _positive("alerts", "recent_hours", table.get("recent_hours", AlertSettings.recent_hours),
                        "a positive number of hours")
     cooldown = _duration("alerts", "cooldown", table["cooldown"]) if "cooldown" in table else AlertSettings.cooldown
-    return AlertSettings(recent_hours=recent, cooldown=cooldown, quiet_hours=_quiet_hours(table.get("quiet_hours")))
+    summary_over = table.get("summary_over", AlertSettings.summary_over)
+    if isinstance(summary_over, bool) or not isinstance(summary_over, int) or summary_over < 1:
+        raise ConfigError(f"[alerts] summary_over: expected a positive integer, got {summary_over!r}")
+    return AlertSettings(recent_hours=recent, cooldown=cooldown, quiet_hours=_quiet_hours(table.get("quiet_hours")),
+                         summary_over=summary_over)
+
+
+def _incidents(data: Mapping[str, Any]) -> IncidentSettings:
+    table = _section(data, "incidents")
+    _check_keys("incidents", table, INCIDENT_KEYS)
+    quiet = _positive("incidents", "quiet_days", table.get("quiet_days", IncidentSettings.quiet_days),
+                      "a positive number of days")
+    sla_table = table.get("sla", {})
+    if not isinstance(sla_table, dict):
+        raise ConfigError('[incidents.sla] must be a table: critical = "1h", high = "4h", ...')
+    sla = dict(DEFAULT_SLA)
+    for severity, value in sla_table.items():
+        if severity not in SEVERITY_ORDER:
+            raise ConfigError(f"[incidents.sla]: unknown severity {severity!r} (one of {', '.join(SEVERITY_ORDER)})")
+        sla[severity] = _duration("incidents.sla", severity, value)
+    counts = {}
+    for key in ("grow_count", "grow_day_count", "window_days"):
+        value = table.get(key, getattr(IncidentSettings, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**6:
+            raise ConfigError(f"[incidents] {key}: expected a positive integer, got {value!r}")
+        counts[key] = value
+    return IncidentSettings(quiet_days=quiet, sla=sla, **counts)
 
 
 def _clusters(data: Mapping[str, Any], tz: ZoneInfo) -> ClusterOptions:
@@ -455,7 +505,7 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
     store = _section(data, "store")
     _check_keys("store", store, {"db"})
     _check_keys("", data, {"general", "store", "paths", "model", "rules", "ingest", "mail", "audiences",
-                           "schedule", "alerts", "digest", "clusters"})
+                           "schedule", "alerts", "digest", "clusters", "incidents"})
     paths = _section(data, "paths")
     _check_keys("paths", paths, {"inbox", "processed", "failed"})
     audiences = _audiences(data)
@@ -475,6 +525,7 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         schedule=_schedule(data),
         digest=_digest(data, audiences),
         alerts=_alerts(data),
+        incidents=_incidents(data),
         clusters=_clusters(data, ZoneInfo(timezone)),
         paths={k: _path(base, paths.get(k, k), f"[paths] {k}") for k in ("inbox", "processed", "failed")},
     )

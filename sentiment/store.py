@@ -1,6 +1,7 @@
 """The SQLite store: schema by ordered migrations, WAL, explicit transactions, queries."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import operator
@@ -137,6 +138,92 @@ def _m009_batch_newest(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batches ADD COLUMN newest_at TEXT")
 
 
+def _m010_incidents(db: sqlite_utils.Database) -> None:
+    # incidents replace clusters in everything a person reads: one per (shop, item, category),
+    # growing with new evidence; per local day counts for baselines; the engine's cursor
+    db["incidents"].create({
+        "id": str, "kind": str, "shop": str, "item_key": str, "item_id": str, "item_title": str,
+        "category": str, "title": str, "severity": str, "base_severity": str, "size": int,
+        "first_seen": str, "last_seen": str, "opened_at": str, "due_from": str, "due_at": str,
+        "owners": str, "rules": str, "meta": str, "alerted_severity": str, "created_at": str,
+        "updated_at": str,
+    }, pk="id")
+    db["incidents"].create_index(["item_key", "category"])
+    db["incidents"].create_index(["last_seen"])
+    db["incident_members"].create({"incident_id": str, "document_id": str, "created_at": str,
+                                   "severity": str, "added_at": str}, pk=("incident_id", "document_id"))
+    db["incident_members"].create_index(["document_id"])
+    db["incident_members"].create_index(["incident_id", "created_at"])
+    db["signal_days"].create({"day": str, "item_key": str, "category": str, "n": int},
+                             pk=("day", "item_key", "category"))
+    db["signal_days"].create_index(["item_key", "category", "day"])
+    db["engine_state"].create({"key": str, "value": str}, pk="key")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_rule_hits_category_created ON rule_hits (category, created_at)")
+    _triaged_clusters_to_incidents(db)
+
+
+INCIDENT_ITEM_KEY_SQL = "coalesce(nullif(item_id, ''), nullif(item_title, ''), 'unknown')"
+
+
+def incident_id(shop: str | None, item_key: str, category: str) -> str:
+    """The one id of the incident of (shop, item, category): it reopens under the same id."""
+    digest = hashlib.sha1("\x1f".join((shop or "", item_key, category)).encode("utf-8")).hexdigest()
+    return f"inc-{digest[:12]}"
+
+
+def _cluster_incident_key(kind: str, item_key: str, category: str | None, title: str | None) -> tuple[str, str, str]:
+    """(incident kind, item key, category) a stored cluster maps to."""
+    if kind == "rule":
+        return "rule", item_key, category or "unknown"
+    if kind == "spike":
+        return "spike", item_key, "spike"
+    if kind == "topic":
+        return "topic", "*", f"topic:{title or ''}"
+    return "manipulation", item_key, "review_manipulation"
+
+
+def _triaged_clusters_to_incidents(db: sqlite_utils.Database) -> None:
+    """Clusters someone triaged become incidents, keeping state, assignee, owners and history.
+
+    Several clusters of one (item, category) become one incident: the most recently updated
+    triage row wins, every history entry moves over (in order). Untriaged clusters need no
+    migration: the incident engine rebuilds them from the evidence on its first run."""
+    rows = db.execute(
+        f"SELECT c.id, c.kind, {INCIDENT_ITEM_KEY_SQL}, c.item_id, c.item_title, c.category, c.severity,"
+        " c.title, t.updated_at, t.owner FROM clusters c JOIN triage t ON t.item_key = 'cluster:' || c.id"
+        " ORDER BY t.updated_at, c.id").fetchall()
+    now = utcnow()
+    for cid, kind, item_key, item_id, item_title, category, severity, title, _updated, owner in rows:
+        inc_kind, key, cat = _cluster_incident_key(kind, item_key, category, title)
+        members = db.execute(
+            "SELECT d.id, d.created_at, d.shop FROM cluster_members m JOIN documents d ON d.id = m.document_id"
+            " WHERE m.cluster_id = ? ORDER BY d.created_at, d.id", [cid]).fetchall()
+        shop = members[0][2] if members else ""
+        iid = incident_id(shop, key, cat)
+        old = db.execute("SELECT first_seen, last_seen FROM incidents WHERE id = ?", [iid]).fetchone()
+        db.conn.executemany("INSERT OR IGNORE INTO incident_members (incident_id, document_id, created_at,"
+                            " severity, added_at) VALUES (?, ?, ?, ?, ?)",
+                            [(iid, d, at, severity, now) for d, at, _ in members])
+        size, first, last = db.execute("SELECT count(*), min(created_at), max(created_at) FROM incident_members"
+                                       " WHERE incident_id = ?", [iid]).fetchone()
+        values = {"kind": inc_kind, "shop": shop, "item_key": key, "item_id": item_id, "item_title": item_title,
+                  "category": cat, "title": title, "severity": severity, "base_severity": severity,
+                  "size": size, "first_seen": first or now, "last_seen": last or now, "opened_at": now,
+                  "due_from": first or now, "owners": owner, "rules": "{}",
+                  "meta": json.dumps({"migrated_from": [cid]}), "updated_at": now}
+        if old is None:
+            db["incidents"].insert({"id": iid, **values, "created_at": now})
+        else:
+            meta = json.loads(db.execute("SELECT meta FROM incidents WHERE id = ?", [iid]).fetchone()[0] or "{}")
+            values["meta"] = json.dumps({"migrated_from": [*meta.get("migrated_from", []), cid]})
+            db["incidents"].update(iid, values)
+        # the latest-updated cluster's triage row wins (rows come oldest first)
+        db.execute("DELETE FROM triage WHERE item_key = ?", [f"incident:{iid}"])
+        db.execute("UPDATE triage SET item_key = ?, kind = 'incident' WHERE item_key = ?",
+                   [f"incident:{iid}", f"cluster:{cid}"])
+        db.execute("UPDATE triage_log SET item_key = ? WHERE item_key = ?", [f"incident:{iid}", f"cluster:{cid}"])
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -148,6 +235,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("007_rulesets", _m007_rulesets),
     ("008_lighter_document_indexes", _m008_lighter_document_indexes),
     ("009_batch_newest", _m009_batch_newest),
+    ("010_incidents", _m010_incidents),
 ]
 
 

@@ -32,12 +32,20 @@ def load(tmp_path: Path, text: str) -> Settings:
     ("[digest]\nunanswered_hours = -1\n", "[digest] unanswered_hours: expected a positive number, got -1"),
     ('[digest]\nunanswered_days = "soon"\n', "[digest] unanswered_days: expected a positive number, got 'soon'"),
     ("[digest]\nunanswered_hours = 200\n", "[digest] unanswered_hours must be shorter than unanswered_days"),
-    ('[digest.sections]\ncs = ["charts"]\n', "[digest.sections] cs: unknown section 'charts' (allowed: clusters,"),
+    ('[digest.sections]\ncs = ["charts"]\n', "[digest.sections] cs: unknown section 'charts' (allowed: incidents,"),
     ('[digest.sections]\ncs = "clusters"\n', "[digest.sections] cs: expected a list of sections"),
     ('[digest.sections]\ncx = ["clusters"]\n', "[digest.sections]: unknown audience 'cx' (audiences: cs, pr)"),
     ('[digest]\nsections = "clusters"\n', "[digest.sections] must be a table"),
     # [alerts]
-    ("[alerts]\nrecent = 48\n", "[alerts]: unknown key 'recent' (allowed: cooldown, quiet_hours, recent_hours)"),
+    ("[alerts]\nrecent = 48\n",
+     "[alerts]: unknown key 'recent' (allowed: cooldown, quiet_hours, recent_hours, summary_over)"),
+    ("[alerts]\nsummary_over = 0\n", "[alerts] summary_over: expected a positive integer, got 0"),
+    # [incidents]
+    ("[incidents]\nquiet = 3\n", "[incidents]: unknown key 'quiet'"),
+    ("[incidents]\nquiet_days = -1\n", "[incidents] quiet_days: expected a positive number of days"),
+    ('[incidents.sla]\nurgent = "1h"\n', "[incidents.sla]: unknown severity 'urgent'"),
+    ('[incidents.sla]\nhigh = "soon"\n', '[incidents.sla] high: expected minutes or a duration like "30m"'),
+    ("[incidents]\ngrow_count = 0\n", "[incidents] grow_count: expected a positive integer, got 0"),
     ("[alerts]\nrecent_hours = 0\n", "[alerts] recent_hours: expected a positive number of hours, got 0"),
     ('[alerts]\ncooldown = "soon"\n', '[alerts] cooldown: expected minutes or a duration like "30m", "2h"'),
     ('[alerts]\nquiet_hours = "25:00-08:00"\n', '[alerts] quiet_hours: expected "HH:MM-HH:MM"'),
@@ -107,11 +115,12 @@ def test_default_config_loads_with_every_commented_key_enabled(tmp_path: Path) -
     assert enabled.count("\n[") > text.count("\n[")
     settings = load(tmp_path, enabled)
     assert settings.mail.host == "smtp.example.com" and settings.ingest.aliases["text"] == ("买家心得",)
-    from sentiment.config import ALERT_KEYS, CLUSTER_KEYS, DIGEST_KEYS, SCHEDULE_KEYS
+    from sentiment.config import ALERT_KEYS, CLUSTER_KEYS, DIGEST_KEYS, INCIDENT_KEYS, SCHEDULE_KEYS
 
     for section, keys in (("schedule", SCHEDULE_KEYS), ("digest", DIGEST_KEYS), ("alerts", ALERT_KEYS),
-                          ("clusters", CLUSTER_KEYS)):
+                          ("clusters", CLUSTER_KEYS), ("incidents", INCIDENT_KEYS)):
         body = text.split(f"\n[{section}]\n", 1)[1].split("\n[", 1)[0]
-        missing = [k for k in keys if not re.search(rf"(?m)^#? ?{k} = ", body) and k != "sections"]
+        missing = [k for k in keys if not re.search(rf"(?m)^#? ?{k} = ", body) and k not in ("sections", "sla")]
         assert missing == [], f"[{section}] keys not in default_config.toml: {missing}"
-    assert "[digest.sections]" in text
+    assert "[digest.sections]" in text and "[incidents.sla]" in text
+    assert settings.incidents.sla["critical"].total_seconds() == 3600 and settings.incidents.quiet_days == 14

@@ -108,16 +108,20 @@ def digest(env: Env, day: str | None, audience: str, send: bool, resend: bool, o
 @json_option
 @pass_env
 def alerts(env: Env, send: bool, as_json: bool) -> None:
-    """Queue immediate alerts for critical reviews created recently (and optionally send them).
+    """Update incidents, then queue their due alerts (and optionally send them).
 
     Example: sentiment alerts --send
     """
     from sentiment.reports import alerts as alertsmod
     from sentiment.reports import outbox as mailer
+    from sentiment.rules.loader import load_ruleset
+    from sentiment.signals.incidents import update_incidents
 
     now = datetime.now(timezone.utc)
     db = env.open_db()
-    ids = alertsmod.queue_alerts(db, env.settings, now)
+    rules = load_ruleset(env.settings.rules_paths)
+    update_incidents(db, env.settings, now, rules=rules)
+    ids = alertsmod.queue_alerts(db, env.settings, now, rules=rules)
     report = mailer.send_pending(db, env.settings, now) if send else None
     rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)} if ids else {}
     queued = [{"id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"]} for i in ids]

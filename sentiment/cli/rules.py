@@ -135,12 +135,12 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     Reuses stored tokens when only the rules changed. Reports hits added and
     removed per category, the documents that gain or lose each rule's hit (at most
     10 per rule here; all of them with --json, under "changes", up to 100000 with
-    "changes_truncated" set beyond) and clusters opened and closed.
+    "changes_truncated" set beyond) and incidents opened, grown and closed.
 
     Example: sentiment rescan --since 2026-11-01 --rules rules.d/ --dry-run
     """
     from sentiment.pipeline.analysis import Pipeline
-    from sentiment.pipeline.rescan import ChangeLog, count_documents, rescan_and_cluster
+    from sentiment.pipeline.rescan import ChangeLog, count_documents, rescan_and_update
 
     start, end = _date(since, env), _date(until, env)
     db = env.open_db(create=False)
@@ -153,7 +153,7 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     total = count_documents(db, start, end, item)
     show = not as_json and sys.stderr.isatty()
     with click.progressbar(length=total, label="rescan", file=sys.stderr, hidden=not show) as bar:
-        report = rescan_and_cluster(db, pipeline, env.settings, since=start, until=end, item=item,
+        report = rescan_and_update(db, pipeline, env.settings, since=start, until=end, item=item,
                                     dry_run=dry_run, progress=bar.update,
                                     changes=ChangeLog() if as_json else ChangeLog(per_rule=SHOWN_CHANGES))
     if as_json:
@@ -164,8 +164,9 @@ def rescan(env: Env, since: str | None, until: str | None, item: str | None, rul
     for category in sorted(set(report.hits_added) | set(report.hits_removed)):
         click.echo(f"  {category}: +{report.hits_added[category]} -{report.hits_removed[category]}")
     _echo_changes(report.changes)
-    if report.clusters:
-        click.echo("clusters: " + ", ".join(f"{k} {v}" for k, v in report.clusters.items()))
+    if report.incidents:
+        click.echo("incidents: " + ", ".join(f"{k} {v}" for k, v in report.incidents.items()
+                                              if k in ("opened", "reopened", "grown", "closed")))
 
 
 SHOWN_CHANGES = 10  # documents listed per rule in text mode

@@ -23,7 +23,7 @@ from sentiment.pipeline.writer import write_analyses
 from sentiment.rules.records import Hit, MatchInput
 from sentiment.rules.ruleset import RuleSet
 from sentiment.times import stored
-from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
+from sentiment.signals.incidents import refresh_documents
 
 CHUNK = 5000
 EXCERPT = 60           # characters of document text shown per change
@@ -161,7 +161,7 @@ class RescanReport:
     labels_changed: int = 0
     hits_added: Counter = field(default_factory=Counter)     # by category
     hits_removed: Counter = field(default_factory=Counter)
-    clusters: dict[str, Any] = field(default_factory=dict)
+    incidents: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     changes: ChangeLog = field(default_factory=ChangeLog)
 
@@ -169,7 +169,7 @@ class RescanReport:
         return {
             "documents": self.documents, "reanalyzed": self.reanalyzed, "rules_only": self.rules_only,
             "labels_changed": self.labels_changed, "hits_added": dict(sorted(self.hits_added.items())),
-            "hits_removed": dict(sorted(self.hits_removed.items())), "clusters": self.clusters,
+            "hits_removed": dict(sorted(self.hits_removed.items())), "incidents": self.incidents,
             "dry_run": self.dry_run, "changes": [c.to_json() for c in self.changes.kept],
             "changes_truncated": self.changes.truncated,
         }
@@ -343,14 +343,14 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
     return report
 
 
-def rescan_and_cluster(db: sqlite_utils.Database, pipeline: Pipeline, settings: Settings, *,
-                       since: datetime | None = None, now: datetime | None = None, **kwargs: Any,
-                       ) -> RescanReport:
-    """Rescan, then bring clusters up to date with the new hits (not in a dry run)."""
-    report = rescan(db, pipeline, since=since, **kwargs)
+def rescan_and_update(db: sqlite_utils.Database, pipeline: Pipeline, settings: Settings, *,
+                      since: datetime | None = None, until: datetime | None = None, item: str | None = None,
+                      now: datetime | None = None, **kwargs: Any) -> RescanReport:
+    """Rescan, then bring incidents in line with the new hits (not in a dry run)."""
+    report = rescan(db, pipeline, since=since, until=until, item=item, **kwargs)
     if not report.dry_run and pipeline.rules is not None:
-        moment = now or datetime.now(settings.tz)
-        result = update_clusters(db, cluster_settings_from_rules(pipeline.rules.rules), moment,
-                                 since=since, options=cluster_options(settings))
-        report.clusters = result.to_json() if hasattr(result, "to_json") else dict(vars(result))
+        where, params = _filters(since, until, item)
+        result = refresh_documents(db, settings, now or datetime.now(settings.tz), rules=pipeline.rules,
+                                   where=where, params=params)
+        report.incidents = result.to_json()
     return report

@@ -14,6 +14,9 @@ OPEN, CLOSED = "open", "closed"
 DEFAULT_TZ = "Asia/Shanghai"
 ITEM_KEY_SQL = "coalesce(nullif(d.item_id, ''), nullif(d.item_title, ''), 'unknown')"
 NOT_PLACEHOLDER = "coalesce(d.is_placeholder, 0) = 0"
+# A follow-up without a date of its own is dated when first seen: a back-fill puts thousands on
+# one day. Counts, baselines, spikes and thresholds use only documents with their own date.
+OWN_DATE = "coalesce(d.date_precision, '') != 'first_seen'"
 
 
 @dataclass(frozen=True)

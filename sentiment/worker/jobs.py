@@ -23,8 +23,7 @@ from sentiment.pipeline.writer import in_process
 from sentiment.reports.alerts import queue_alerts
 from sentiment.reports.digest import queue_digests
 from sentiment.reports.outbox import send_pending
-from sentiment.signals.clusters import cluster_options, cluster_settings_from_rules, update_clusters
-from sentiment.signals.triage import reopen_on_new_members
+from sentiment.signals.incidents import update_incidents
 from sentiment.worker.inbox import InboxState, poll_inbox
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class Jobs:
                 "skipped": self.inbox_state.left_lines()}
 
     def analyze(self, now: datetime) -> dict[str, Any]:
-        """Analyze what was stored without analysis, update clusters, reopen triage, queue alerts.
+        """Analyze what was stored without analysis, update incidents, queue alerts.
 
         A large backlog (`ingest --no-analyze` of a big export) is analyzed in processes
         beside this one, as `sentiment ingest` analyzes large files; a small one in-process."""
@@ -110,10 +109,7 @@ class Jobs:
             detail["analyzed_before_death"] = exc.written
             detail["analyzed"] = exc.written + analyze_pending(db, self.pipeline, self.stop)
         if self.pipeline.rules is not None:
-            report = update_clusters(db, cluster_settings_from_rules(self.pipeline.rules.rules), now,
-                                     options=cluster_options(self.settings))
-            detail["clusters"] = report.to_json() if hasattr(report, "to_json") else str(report)
-        detail["reopened"] = len(reopen_on_new_members(db, now))
+            detail["incidents"] = update_incidents(db, self.settings, now, rules=self.pipeline.rules).to_json()
         detail["alerts"] = len(queue_alerts(db, self.settings, now, rules=self.pipeline.rules))
         return detail
 

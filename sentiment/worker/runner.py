@@ -96,7 +96,7 @@ def build_scheduler(jobs: Jobs, scheduler_cls: Callable[..., BaseScheduler] = Bl
 
     add("inbox", IntervalTrigger(minutes=schedule.inbox_minutes, timezone=tz), "poll the inbox")
     add("analyze", IntervalTrigger(minutes=schedule.analyze_minutes, timezone=tz),
-        "analyze pending, update clusters, queue immediate alerts")
+        "analyze pending, update incidents, queue immediate alerts")
     add("digest", CronTrigger(hour=schedule.digest_at.hour, minute=schedule.digest_at.minute, timezone=tz),
         "queue the daily digest")
     add("outbox", IntervalTrigger(minutes=schedule.outbox_minutes, timezone=tz), "send pending mail")
@@ -116,7 +116,7 @@ def _listener(jobs: Jobs) -> Callable[[JobExecutionEvent], None]:
 
 
 def run_once(jobs: Jobs, now: datetime, *, digest: bool = False, day: date | None = None) -> dict[str, Any]:
-    """One full cycle: inbox, analyze (clusters, alerts), digest when due or forced, outbox.
+    """One full cycle: inbox, analyze (incidents, alerts), digest when due or forced, outbox.
 
     The inbox first waits, up to the settle time, for files still being written, so a file
     copied in just before is in this cycle's digest. `day` picks the digest's day (default:

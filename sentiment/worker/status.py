@@ -8,7 +8,9 @@ from typing import Any
 import sqlite_utils
 
 from sentiment import store
-from sentiment.config import Settings
+from sentiment.config import SEVERITY_ORDER, Settings
+from sentiment.signals.incidents import pending
+from sentiment.times import stored
 from sentiment.worker.jobs import Schedule
 from sentiment.reports.alerts import held_rows
 
@@ -72,7 +74,20 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime 
     report["worker"] = job_status(db, settings, now)
     report["worker"]["held_alerts"] = [{k: h[k] for k in ("subject", "reason", "due_at")}
                                        for h in held_rows(db, settings, now)]
+    report["incidents"] = incident_summary(db, now)
     return report
+
+
+def incident_summary(db: sqlite_utils.Database, now: datetime) -> dict[str, Any]:
+    """Open incidents by severity, how many are overdue, and analyses the engine has not read yet."""
+    rows = db.execute(
+        "SELECT i.severity, count(*), sum(i.due_at < ?) FROM incidents i LEFT JOIN triage t"
+        " ON t.item_key = 'incident:' || i.id WHERE coalesce(t.state, 'new') IN ('new', 'acknowledged',"
+        " 'in_progress') GROUP BY i.severity", [stored(now)]).fetchall()
+    order = {s: n for n, s in enumerate(SEVERITY_ORDER)}
+    return {"open": sum(r[1] for r in rows), "overdue": sum(r[2] or 0 for r in rows),
+            "by_severity": {s: n for s, n, _ in sorted(rows, key=lambda r: order.get(r[0], 9))},
+            "pending_analyses": pending(db)}
 
 
 def format_status(report: dict[str, Any]) -> str:
@@ -103,6 +118,11 @@ def format_status(report: dict[str, Any]) -> str:
                  f"{backlog['messages_pending']} messages not sent")
     for h in worker["held_alerts"]:
         lines.append(f"held alert: {h['subject']}: {h['reason']}, goes {h['due_at'] or 'once recipients are configured'}")
+    inc = report["incidents"]
+    lines.append(f"incidents: {inc['open']} open ({inc['overdue']} overdue)"
+                 + (": " + ", ".join(f"{k} {v}" for k, v in inc["by_severity"].items()) if inc["by_severity"] else "")
+                 + (f"; {inc['pending_analyses']} analyses not yet read by the incident engine"
+                    if inc["pending_analyses"] else ""))
     if worker["last_error"]:
         e = worker["last_error"]
         lines.append(f"last error: {e['job']} at {e['finished_at']}: {e['error']}")

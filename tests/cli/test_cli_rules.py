@@ -288,7 +288,7 @@ def test_rescan_dry_run_writes_nothing(analyzed, run_cli, extra):
     assert result.exit_code == 0
     assert report["dry_run"] is True
     assert report["hits_added"] == {"packaging": 3}
-    assert report["clusters"] == {}
+    assert report["incidents"] == {}
     assert (hits(analyzed), analyses(analyzed)) == before
     # the dry run did not mark anything done: the real run still adds the hits
     _, real = run_cli.json("rescan", "--rules", extra)
@@ -299,7 +299,7 @@ def test_rescan_twice_changes_nothing_more(analyzed, run_cli, extra):
     run_cli("rescan", "--rules", extra)
     state = hits(analyzed), analyses(analyzed)
     counts = query(analyzed, "SELECT (SELECT count(*) FROM rule_hits), (SELECT count(*) FROM analyses),"
-                             " (SELECT count(*) FROM clusters)")
+                             " (SELECT count(*) FROM incidents), (SELECT count(*) FROM incident_members)")
     _, second = run_cli.json("rescan", "--rules", extra)
     assert second["hits_added"] == {} and second["hits_removed"] == {}
     assert second["labels_changed"] == 0
@@ -307,7 +307,21 @@ def test_rescan_twice_changes_nothing_more(analyzed, run_cli, extra):
     assert hits(analyzed) == state[0]
     assert [r[:6] for r in analyses(analyzed)] == [r[:6] for r in state[1]]
     assert query(analyzed, "SELECT (SELECT count(*) FROM rule_hits), (SELECT count(*) FROM analyses),"
-                           " (SELECT count(*) FROM clusters)") == counts
+                           " (SELECT count(*) FROM incidents), (SELECT count(*) FROM incident_members)") == counts
+
+
+def test_rescan_brings_incidents_in_line_with_the_new_hits(analyzed, run_cli, extra):
+    """The new high rule's hits join incidents (one per item: 700001 twice, 700003 once, all
+    back-filled since 2024, so resolved at once); a rescan without it empties them."""
+    _, report = run_cli.json("rescan", "--rules", extra)
+    members = query(analyzed, "SELECT i.item_id, count(*) FROM incident_members m JOIN incidents i"
+                              " ON i.id = m.incident_id WHERE i.category = 'packaging' GROUP BY i.item_id")
+    assert sorted(map(tuple, members)) == [("700001", 2), ("700003", 1)]
+    assert report["incidents"]["opened"] == 0  # the evidence is from 2024: resolved at once, not queued
+    _, again = run_cli.json("rescan")
+    assert query(analyzed, "SELECT count(*) FROM incident_members m JOIN incidents i ON i.id = m.incident_id"
+                           " WHERE i.category = 'packaging'")[0][0] == 0
+    assert query(analyzed, "SELECT count(*) FROM incidents WHERE category = 'packaging' AND size = 0")[0][0] == 2
 
 
 def test_rescan_without_the_extra_rule_removes_its_hits(analyzed, run_cli, extra):
