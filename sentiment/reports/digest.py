@@ -1,51 +1,97 @@
-"""Daily risk digests: `build_digest` (read-only queries -> plain data) and `render_digest` (Jinja).
+"""Daily digests: `build_digest` (read-only queries -> plain data) and `render_digest` (Jinja).
 
-The data `build_digest` returns is JSON-serialisable (`sentiment digest --json`
-prints it); `render_digest` only applies `reports/templates/` with autoescape
-and `StrictUndefined`, then inlines the CSS. Display helpers (names, links,
-excerpts, the Jinja environment) live in `sentiment.reports.render`.
+A digest reads, for one audience and one local day (docs/incidents.md):
 
-Triage decides what a digest shows: clusters and documents that triage resolved
-or ignored are left out, every cluster shown carries its state and assignee, and
-a line names what was resolved during the day. The triage table is read once per
-build (`triage.states`).
+1. **headline**: documents, negatives and the negative share against the day before and the
+   7-day average; the incident counts (new, growing, overdue, open, closed);
+2. **incidents** the audience owns (`incidents.owners`; empty owners: every audience), open in
+   triage or resolved during the day or since, in four lists: 新增 (first seen on the day, or
+   opened since the day began on evidence from before its end), 增长 (new evidence on the day),
+   逾期 (past `due_at` at the end of the day, in neither of those) and 昨日关闭 (resolved during
+   the day or since, by a person or by the engine's quiet close). Each list is ordered severity
+   first, then overdue first, then size, then the newest evidence, and the open lists follow the
+   rank of their first incident, so the most urgent incident is named first. Each incident shows
+   up to `EXAMPLES` documents with order id, buyer, date and highlighted excerpt;
+3. **categories**: per rule category of the audience, the day's documents against the mean of the
+   previous `BASELINE_DAYS` days (`signal_days`; `rule_hits` when the engine has not counted the
+   day), flagged 高于基线 above mean + 3 * max(std, 1);
+4. **unanswered** (CS's reply backlog, oldest first), **qa**, and the optional **items** and
+   **escalation** lists; the 14-day trend and data freshness.
+
+Identical praise never reaches an audience outside `PRAISE_AUDIENCES`: the engine files praise
+bursts as PR's `review_manipulation` incidents, and where such an incident is shared (a cash-back
+rule of CS's joins the same id) other audiences see it only with its non-positive documents.
+
+The data is JSON-serialisable (`sentiment digest --json` prints it); `render_digest` applies
+`digest.html` / `digest.txt` (autoescaped, `StrictUndefined`) and keeps the body under the mail
+budget (`render.BODY_BUDGET`): lists are capped by `LIMITS` when built, and shortened further (their
+"另有 N 个" grows) when the rendered body is still too large.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import date, datetime, timedelta, timezone
+from email.message import EmailMessage
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from sentiment.signals import triage
 from sentiment.config import DIGEST_SECTIONS, Settings
+from sentiment.errors import ConfigError
 from sentiment.reports import outbox as mailer
+from sentiment.reports.export import _ORDER_SQL
+from sentiment.reports.render import (BODY_BUDGET, KIND_NAMES, SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage,
+                                      alert_doc_view, audience_name, category_name, digest_subject, highlight,
+                                      item_link, local_minute, make_env, render_pair, short, state_name)
 from sentiment.rules.catalogue import bundled_catalogue, catalogue_of
 from sentiment.rules.loader import load_ruleset
 from sentiment.rules.records import Rule
-from sentiment.times import between, day_bounds, utc_key
-from sentiment.errors import ConfigError
-from sentiment.reports.render import (CLUSTER_KIND_NAMES, KIND_NAMES, SEVERITY_RANK, RenderedMessage,
-                                  audience_name, category_name, cluster_title, digest_subject, doc_view, fit,
-                                  highlight, item_link, make_env, render_pair, short, state_name)
+from sentiment.signals import triage
+from sentiment.times import between, day_bounds, stored
 
 log = logging.getLogger(__name__)
 
 PR_CATEGORIES = ("escalation", "counterfeit")  # the escalation section's categories
 SECTIONS = DIGEST_SECTIONS  # the sections [digest.sections] may name
 DEFAULT_SECTIONS: dict[str, tuple[str, ...]] = {
-    "cs": ("clusters", "items", "unanswered", "qa"),
-    "pr": ("clusters", "escalation", "qa"),
+    "cs": ("incidents", "categories", "unanswered", "qa"),
+    "pr": ("incidents", "categories", "qa"),
 }
-OTHER_SECTIONS = ("clusters", "items", "qa")
-HIDDEN_STATUSES = frozenset({"closed"})  # clusters.status (clustering's own, not triage): emptied, size 0
-LIMITS = {"clusters": 12, "items": 10, "unanswered": 20, "escalation": 10, "qa": 10, "resolved": 5}
-EXAMPLES = 3
+OTHER_SECTIONS = ("incidents", "categories", "qa")
+# incident lists, in the order the digest shows them, with their headings
+GROUPS: tuple[tuple[str, str], ...] = (("new", "新增"), ("growing", "增长"), ("overdue", "逾期"),
+                                       ("closed", "昨日关闭"))
+OPEN_GROUPS = ("new", "growing", "overdue")
+LIMITS = {"new": 15, "growing": 10, "overdue": 10, "closed": 10, "categories": 20, "items": 10,
+          "unanswered": 20, "escalation": 10, "qa": 10, "resolved": 5}
+# What `render_digest` shortens while the body is over the mail budget (dotted: a list inside
+# `incidents`); each stage caps these lists in this order, closed incidents shrinking first.
+FIT_LISTS = (*(f"incidents.{g}" for g, _ in GROUPS), "unanswered", "qa", "categories", "items", "escalation")
+FIT_STAGES: tuple[tuple[int, ...], ...] = (
+    (12, 8, 8, 5, 12, 6, 12, 6, 6), (10, 6, 6, 4, 10, 5, 10, 5, 5), (8, 5, 5, 3, 8, 4, 8, 4, 4),
+    (6, 4, 4, 2, 6, 3, 6, 3, 3), (5, 3, 3, 2, 5, 2, 5, 2, 2), (4, 2, 2, 1, 4, 2, 4, 2, 2),
+    (3, 2, 2, 1, 3, 1, 3, 1, 1), (2, 1, 1, 0, 2, 1, 2, 1, 1), (1, 1, 1, 0, 1, 0, 1, 0, 0), (0,) * 9,
+)
+TITLE_CHARS = 40  # item titles in lists
+MAIL_BUDGET = 95_000  # encoded bytes of both parts: mail clients clip messages over ~100 KB
+EXAMPLES = 3  # documents shown per incident
+EXAMPLE_POOL = 30  # the newest members (up to the day's end) examples are picked from
 TREND_DAYS = 14
-Triage = Mapping[str, tuple[str, str | None]]  # item key -> (state, assignee), from triage.states()
+BASELINE_DAYS = 14  # a category's day against the mean of this many days before it
+BASELINE_K = 3.0  # 高于基线: count > mean + BASELINE_K * max(std, 1)
+PRAISE_AUDIENCES = frozenset({"pr"})  # who sees praise (a burst of identical praise is 刷单 risk for PR)
+MANIPULATION = "review_manipulation"
+NEGATIVE_SQL = "(a.label = 'negative' OR d.rating = 'negative')"
+POSITIVE_SQL = "(d.rating = 'positive' OR (a.label = 'positive' AND coalesce(d.rating, '') != 'negative'))"
+# the columns a document is shown with (order id: reports.export's expression)
+DOC_COLUMNS = (f"d.id, d.kind, d.created_at, d.rating, d.text, d.author, d.meta, d.item_id, d.item_title,"
+               f" {_ORDER_SQL} AS order_id")
+SYSTEM, SYSTEM_NAME = "system", "系统"  # who the engine writes in triage (quiet close), as shown
+UNKNOWN_ITEM = "（未知商品）"
+SHOP_WIDE = "（全店）"
 
 
 # ---------------------------------------------------------------- rules
@@ -78,8 +124,6 @@ def audience_scope(rules: Any, audience: str) -> tuple[set[str], set[str]]:
     return {rget(r, "category") for r in mine}, {rget(r, "id") for r in mine}
 
 
-# ---------------------------------------------------------------- time ranges
-
 # ---------------------------------------------------------------- options
 
 def digest_options(settings: Settings, audience: str) -> dict[str, Any]:
@@ -90,7 +134,96 @@ def digest_options(settings: Settings, audience: str) -> dict[str, Any]:
             "sections": tuple(sections)}
 
 
-# ---------------------------------------------------------------- build
+# ---------------------------------------------------------------- small helpers
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    cur = db.execute(sql, list(params))
+    names = [x[0] for x in cur.description]
+    return [dict(zip(names, v)) for v in cur.fetchall()]
+
+
+def _section(rows: list[dict[str, Any]], total: int, **extra: Any) -> dict[str, Any]:
+    return {"items": rows, "more": max(0, total - len(rows)), "total": total, **extra}
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _owned(owners: str | None, audience: str) -> bool:
+    """`owners` is a comma list of audiences; an incident naming none goes to every audience."""
+    names = {o.strip() for o in (owners or "").split(",") if o.strip()}
+    return not names or audience in names
+
+
+def _moment(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _json(value: str | None) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _item_title(row: Mapping[str, Any]) -> str:
+    if row.get("item_key") == "*":
+        return SHOP_WIDE
+    return row.get("item_title") or row.get("item_id") or UNKNOWN_ITEM
+
+
+def _hits(db: sqlite_utils.Database, doc_ids: Iterable[str]) -> dict[str, list[tuple[str, str, list[Any]]]]:
+    """Rule hits of these documents: id -> [(rule id, category, terms)] (one query per 500 ids)."""
+    ids = sorted(set(doc_ids))
+    found: dict[str, list[tuple[str, str, list[Any]]]] = {}
+    for at in range(0, len(ids), 500):
+        chunk = ids[at:at + 500]
+        for doc, rule_id, category, raw in db.execute(
+                f"SELECT document_id, rule_id, category, terms FROM rule_hits WHERE document_id IN ({_marks(chunk)})"
+                " ORDER BY document_id, rule_id", chunk):
+            try:
+                terms = [t for t in json.loads(raw or "[]") if isinstance(t, list) and t]
+            except ValueError:
+                terms = []
+            found.setdefault(doc, []).append((rule_id, category, terms))
+    return found
+
+
+def _terms(hits: Mapping[str, list[tuple[str, str, list[Any]]]], doc_id: str,
+           categories: Iterable[str] | None = None) -> list[list[Any]]:
+    cats = set(categories or ())
+    return [t for _, category, terms in hits.get(doc_id, []) if not cats or category in cats for t in terms]
+
+
+def _incident_ids(db: sqlite_utils.Database, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The incidents each document is evidence of (document id -> sorted incident ids)."""
+    if not doc_ids:
+        return {}
+    found: dict[str, list[str]] = {}
+    for doc, iid in db.execute(f"SELECT document_id, incident_id FROM incident_members"
+                               f" WHERE document_id IN ({_marks(doc_ids)}) ORDER BY incident_id", list(doc_ids)):
+        found.setdefault(doc, []).append(iid)
+    return found
+
+
+def _doc(row: Mapping[str, Any], terms: list[list[Any]], tz: ZoneInfo) -> dict[str, Any]:
+    """A document as the digest shows it: local date, kind, rating, order id, buyer, excerpt, item link."""
+    view = alert_doc_view(row, terms, tz)
+    view.update(item_id=row.get("item_id"),
+                item_title=short(row.get("item_title") or row.get("item_id") or UNKNOWN_ITEM, TITLE_CHARS),
+                link=item_link(row.get("item_id")))
+    return view
+
+
+# ---------------------------------------------------------------- headline and trend
 
 def latest_day(db: sqlite_utils.Database, tz: ZoneInfo) -> date | None:
     """The local day of the newest document (for demos and back-filled stores)."""
@@ -132,193 +265,313 @@ def _trend(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "documents": d["documents"], "bar": round(100 * (d["share"] or 0.0) / top)} for d in days]
 
 
-def triage_of(states: Triage, item_key: str) -> tuple[str, str | None]:
-    """(state, assignee) from one `triage.states()` read; an untriaged item is `new`, unassigned."""
-    return states.get(item_key, ("new", None))
+# ---------------------------------------------------------------- incidents
+
+def _candidates(db: sqlite_utils.Database, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Incidents open in triage, or resolved at or after `start`, with their state and the day's flags.
+
+    `is_new`: first seen on the day, or opened (or reopened) since the day began on evidence from
+    before its end (an incident the engine opened this morning from yesterday's late export is new
+    to yesterday's digest). One query (triage joined, not read per incident); `day_new` counts
+    members created on the day through the (incident_id, created_at) index."""
+    where, params = between("m.created_at", start, end)
+    opened = ("(julianday(i.first_seen) >= julianday(?) AND julianday(i.first_seen) < julianday(?))"
+              " OR (julianday(i.opened_at) >= julianday(?) AND julianday(i.first_seen) < julianday(?))")
+    bounds = [start.isoformat(), end.isoformat()]
+    return _rows(db, (
+        "SELECT i.id, i.kind, i.item_key, i.item_id, i.item_title, i.category, i.title, i.severity, i.size,"
+        " i.first_seen, i.last_seen, i.opened_at, i.due_at, i.owners, i.meta,"
+        " coalesce(t.state, 'new') AS state, t.assignee, t.resolved_at, t.updated_by, t.note,"
+        f" ({opened}) AS is_new, coalesce(julianday(i.due_at) < julianday(?), 0) AS overdue,"
+        f" (SELECT count(*) FROM incident_members m WHERE m.incident_id = i.id AND {where}) AS day_new"
+        " FROM incidents i LEFT JOIN triage t ON t.item_key = 'incident:' || i.id"
+        f" WHERE coalesce(t.state, 'new') IN ({_marks(triage.OPEN_STATES)})"
+        " OR (t.state = 'resolved' AND julianday(t.resolved_at) >= julianday(?))"),
+        [*bounds, *bounds, end.isoformat(), *params, *triage.OPEN_STATES, start.isoformat()])
 
 
-def closed(states: Triage, item_key: str) -> bool:
-    """`triage.is_hidden` without a query per item: resolved or ignored items leave the digest."""
-    return triage_of(states, item_key)[0] in triage.CLOSED_STATES
+def _praise_only(db: sqlite_utils.Database, ids: Sequence[str]) -> set[str]:
+    """Of these incidents, those without a single document that is not praise."""
+    if not ids:
+        return set()
+    have = {r[0] for r in db.execute(
+        f"SELECT DISTINCT m.incident_id FROM incident_members m JOIN documents d ON d.id = m.document_id"
+        f" LEFT JOIN analyses a ON a.document_id = d.id WHERE m.incident_id IN ({_marks(ids)})"
+        f" AND NOT {POSITIVE_SQL}", list(ids))}
+    return set(ids) - have
 
 
-def _hits(db: sqlite_utils.Database, doc_id: str, rule_id: str | None = None,
-          categories: Iterable[str] | None = None) -> list[list[Any]]:
-    terms: list[list[Any]] = []
-    cats = set(categories or ())
-    for rid, category, raw in db.execute(
-            "SELECT rule_id, category, terms FROM rule_hits WHERE document_id = ?", [doc_id]):
-        if (rule_id and rid != rule_id) or (cats and category not in cats):
-            continue
-        try:
-            terms.extend(json.loads(raw or "[]"))
-        except ValueError:
-            continue
-    return terms
+def _order_key(c: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Severity first (critical > high > medium > low), then overdue first, then size (larger
+    first), then the newest evidence first; the id breaks ties."""
+    last = _moment(c["last_seen"])
+    return (SEVERITY_RANK.get(c["severity"] or "", 9), 0 if c["overdue"] else 1, -(c["size"] or 0),
+            -(last.timestamp() if last else 0.0), c["id"])
 
 
-def _section(rows: list[dict[str, Any]], total: int) -> dict[str, Any]:
-    return {"items": rows, "more": max(0, total - len(rows)), "total": total}
-
-
-def _clusters(db: sqlite_utils.Database, start: datetime, end: datetime, rules: Any,
-              audience: str, states: Triage) -> dict[str, Any]:
-    categories = audience_scope(rules, audience)[0]
-    rows = _rows(db, "SELECT * FROM clusters WHERE datetime(last_seen) >= ? AND datetime(first_seen) < ?",
-                 [utc_key(start), utc_key(end)])
-    picked = []
+def _incidents(db: sqlite_utils.Database, start: datetime, end: datetime, audience: str,
+               tz: ZoneInfo) -> dict[str, Any]:
+    praise = audience in PRAISE_AUDIENCES
+    rows = [c for c in _candidates(db, start, end) if _owned(c["owners"], audience)]
+    if not praise:
+        hidden = _praise_only(db, [c["id"] for c in rows if c["category"] == MANIPULATION])
+        rows = [c for c in rows if c["id"] not in hidden]
+    groups: dict[str, list[dict[str, Any]]] = {g: [] for g, _ in GROUPS}
+    open_rows = []
     for c in rows:
-        if closed(states, f"cluster:{c['id']}") or c["status"] in HIDDEN_STATUSES or not c["size"]:
+        c["overdue"] = bool(c["overdue"]) and c["state"] in triage.OPEN_STATES
+        if c["state"] not in triage.OPEN_STATES:
+            groups["closed"].append(c)
             continue
-        if c["category"] and c["category"] not in categories:
-            continue  # uncategorised clusters (spikes, topics, duplicates) go to every audience
-        c["state"], c["assignee"] = triage_of(states, f"cluster:{c['id']}")
-        picked.append(c)
-    picked.sort(key=lambda c: (SEVERITY_RANK.get(c["severity"], 9), -(c["size"] or 0), c["id"]))
-    return _section([_cluster(db, c, start, end) for c in picked[:LIMITS["clusters"]]], len(picked))
+        open_rows.append(c)
+        if c["is_new"]:
+            groups["new"].append(c)
+        elif c["day_new"]:
+            groups["growing"].append(c)
+        elif c["overdue"]:
+            groups["overdue"].append(c)
+    for key in OPEN_GROUPS:
+        groups[key].sort(key=_order_key)
+    groups["closed"].sort(key=lambda c: (-(_moment(c["resolved_at"]) or start).timestamp(), *_order_key(c)))
+    listed = {key: groups[key][:LIMITS[key]] for key in groups}
+    shown = [c for key in listed for c in listed[key]]
+    examples = _examples(db, shown, start, end, tz, praise)
+    data: dict[str, Any] = {
+        key: _section([_incident(c, examples.get(c["id"], []), tz) for c in listed[key]], len(groups[key]),
+                      name=name)
+        for key, name in GROUPS
+    }
+    in_lists = sum(len(groups[key]) for key in OPEN_GROUPS)
+    # the open lists follow the rank of their first incident (ties: 新增, 增长, 逾期), so the digest
+    # names the most urgent incident first; 昨日关闭 comes last
+    ranked = sorted(OPEN_GROUPS, key=lambda k: (_order_key(groups[k][0]) if groups[k] else (99,),
+                                               OPEN_GROUPS.index(k)))
+    data.update(
+        order=[*ranked, "closed"],
+        counts={"new": len(groups["new"]), "growing": len(groups["growing"]),
+                "overdue": sum(1 for c in open_rows if c["overdue"]), "open": len(open_rows),
+                "closed": len(groups["closed"])},
+        unlisted=len(open_rows) - in_lists,
+        total=in_lists + len(groups["closed"]),
+    )
+    return data
 
 
-def _cluster(db: sqlite_utils.Database, c: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
-    where, params = between("d.created_at", start, end)
-    examples = db.execute(
-        f"SELECT d.*, ({where}) AS in_day FROM cluster_members m JOIN documents d ON d.id = m.document_id"
-        " LEFT JOIN analyses a ON a.document_id = d.id WHERE m.cluster_id = ?"
-        " ORDER BY in_day DESC, a.label = 'negative' DESC, d.created_at DESC, d.id LIMIT ?",
-        [*params, c["id"], EXAMPLES])
-    names = [x[0] for x in examples.description]
-    docs = [dict(zip(names, v)) for v in examples.fetchall()]
-    new = db.execute(f"SELECT count(*) FROM cluster_members m JOIN documents d ON d.id = m.document_id"
-                     f" WHERE m.cluster_id = ? AND {where}", [c["id"], *params]).fetchone()[0]
-    cats = [c["category"]] if c["category"] else None
+def _examples(db: sqlite_utils.Database, shown: list[dict[str, Any]], start: datetime, end: datetime,
+              tz: ZoneInfo, praise: bool) -> dict[str, list[dict[str, Any]]]:
+    """Up to EXAMPLES documents per incident: of its newest EXAMPLE_POOL members up to the day's end
+    (an index range), those of the day first, negative ones first, newest first. Praise is left out
+    of review-manipulation incidents for audiences that do not see praise."""
+    picked: dict[str, list[dict[str, Any]]] = {}
+    lo, hi = start.timestamp(), end.timestamp()
+    for c in shown:
+        pool = _rows(db, (
+            f"SELECT {DOC_COLUMNS}, {NEGATIVE_SQL} AS negative, {POSITIVE_SQL} AS positive"
+            " FROM (SELECT document_id FROM incident_members WHERE incident_id = ? AND created_at < ?"
+            "  ORDER BY created_at DESC LIMIT ?) m"
+            " JOIN documents d ON d.id = m.document_id LEFT JOIN analyses a ON a.document_id = d.id"),
+            [c["id"], stored(end), EXAMPLE_POOL])
+        if not praise and c["category"] == MANIPULATION:
+            pool = [r for r in pool if not r["positive"]]
+
+        def rank(r: Mapping[str, Any]) -> tuple[Any, ...]:
+            at = _moment(r["created_at"])
+            stamp = at.timestamp() if at else 0.0
+            return (0 if lo <= stamp < hi else 1, 0 if r["negative"] else 1, -stamp, r["id"])
+
+        picked[c["id"]] = sorted(pool, key=rank)[:EXAMPLES]
+    hits = _hits(db, (r["id"] for rows in picked.values() for r in rows))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for c in shown:
+        meta = _json(c["meta"])
+        topic_terms = [[str(t), None, None] for t in meta.get("terms", []) if t] if c["kind"] == "topic" else []
+        cats = None if c["category"] == "spike" else [c["category"]]
+        out[c["id"]] = [_doc(r, _terms(hits, r["id"], cats) + topic_terms, tz) for r in picked[c["id"]]]
+    return out
+
+
+def _incident(c: Mapping[str, Any], examples: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
+    closed = c["state"] not in triage.OPEN_STATES
+    by = c["updated_by"] if closed else None
     return {
-        "id": c["id"], "kind": c["kind"], "kind_name": CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
-        "title": cluster_title(c), "item_id": c["item_id"],
-        "item_title": c["item_title"] or c["item_id"] or "（多个商品）", "link": item_link(c["item_id"]),
-        "category": c["category"],
-        "category_name": category_name(c["category"]) if c["category"] else CLUSTER_KIND_NAMES.get(c["kind"], c["kind"]),
-        "severity": c["severity"], "size": c["size"] or 0, "new": new,
+        "id": c["id"], "kind": c["kind"], "category": c["category"], "category_name": category_name(c["category"]),
+        "title": c["title"], "severity": c["severity"], "severity_name": SEVERITY_NAMES.get(c["severity"] or "", "—"),
+        "item_id": c["item_id"], "item_title": short(_item_title(c), TITLE_CHARS), "link": item_link(c["item_id"]),
+        "size": c["size"] or 0, "new": c["day_new"] or 0,
+        "first_seen": local_minute(c["first_seen"], tz), "last_seen": local_minute(c["last_seen"], tz),
+        "opened_at": local_minute(c["opened_at"], tz), "due_at": local_minute(c["due_at"], tz),
+        "overdue": bool(c["overdue"]),
         "state": c["state"], "state_name": state_name(c["state"]), "assignee": c["assignee"],
-        "first_seen": (c["first_seen"] or "")[:10], "last_seen": (c["last_seen"] or "")[:10],
-        "examples": [doc_view(d, _hits(db, d["id"], c["rule_id"], cats)) for d in docs],
+        "closed_at": local_minute(c["resolved_at"], tz) if closed else None,
+        "closed_by": (SYSTEM_NAME if by == SYSTEM else by) if closed else None,
+        "note": short(c["note"], 60) if closed and c["note"] else None,
+        "examples": examples,
     }
 
 
-def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cur = db.execute(sql, list(params))
-    names = [x[0] for x in cur.description]
-    return [dict(zip(names, v)) for v in cur.fetchall()]
+# ---------------------------------------------------------------- categories against their baseline
+
+def _category_counts(db: sqlite_utils.Database, days: list[date], tz: ZoneInfo) -> tuple[str, dict[date, dict[str, int]]]:
+    """Per day and rule category: documents with a hit. From `signal_days` when the engine counted
+    the last day (days without rows count 0), else from `rule_hits` joined to documents."""
+    last = days[-1]
+    if db.execute("SELECT 1 FROM signal_days WHERE day = ? LIMIT 1", [last.isoformat()]).fetchone():
+        counts: dict[date, dict[str, int]] = {d: {} for d in days}
+        for day, category, n in db.execute(
+                "SELECT day, category, sum(n) FROM signal_days WHERE day >= ? AND day <= ?"
+                " AND substr(category, 1, 1) != '~' GROUP BY day, category",
+                [days[0].isoformat(), last.isoformat()]):
+            counts.setdefault(date.fromisoformat(day), {})[category] = int(n or 0)
+        return "signal_days", counts
+    counts = {}
+    for day in days:
+        where, params = between("d.created_at", *day_bounds(day, tz))
+        counts[day] = {c: n for c, n in db.execute(
+            "SELECT h.category, count(DISTINCT d.id) FROM rule_hits h JOIN documents d ON d.id = h.document_id"
+            f" WHERE {where} AND coalesce(d.is_placeholder, 0) = 0 GROUP BY h.category", params)}
+    return "rule_hits", counts
 
 
-def _items(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, Any]:
-    where, params = between("d.created_at", start, end)
-    rows = _rows(db, "SELECT d.item_id, max(d.item_title) AS item_title, count(*) AS negatives"
-                 " FROM documents d JOIN analyses a ON a.document_id = d.id"
-                 f" WHERE a.label = 'negative' AND {where} GROUP BY d.item_id ORDER BY negatives DESC, d.item_id",
-                 params)
-    shown = [{**r, "item_title": r["item_title"] or r["item_id"] or "（未知商品）", "link": item_link(r["item_id"])}
-             for r in rows[:LIMITS["items"]]]
-    return _section(shown, len(rows))
+def _categories(db: sqlite_utils.Database, day: date, tz: ZoneInfo, categories: set[str]) -> dict[str, Any]:
+    days = [day - timedelta(days=n) for n in range(BASELINE_DAYS, -1, -1)]
+    source, counts = _category_counts(db, days, tz)
+    rows = []
+    for category, n in counts.get(day, {}).items():
+        if n <= 0 or category not in categories:
+            continue
+        history = [counts.get(d, {}).get(category, 0) for d in days[:-1]]
+        mean = sum(history) / len(history)
+        std = math.sqrt(sum((x - mean) ** 2 for x in history) / len(history))
+        threshold = mean + BASELINE_K * max(std, 1.0)
+        rows.append({"category": category, "name": category_name(category), "count": n,
+                     "mean": round(mean, 1), "std": round(std, 1), "threshold": round(threshold, 1),
+                     "above": n > threshold})
+    rows.sort(key=lambda r: (not r["above"], -r["count"], r["category"]))
+    return _section(rows[:LIMITS["categories"]], len(rows), source=source, days=BASELINE_DAYS,
+                    above=sum(r["above"] for r in rows))
 
 
-def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: float,
-                states: Triage) -> dict[str, Any]:
-    """Negative reviews older than `hours` (up to `days`) without a seller reply and not closed in
-    triage: the rule of `triage.document_hidden`, with the triage table read once per build."""
+# ---------------------------------------------------------------- documents: unanswered, Q&A, items, PR
+
+def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: float, tz: ZoneInfo) -> dict[str, Any]:
+    """Negative reviews and follow-ups older than `hours` (up to `days`) without a seller reply and
+    not resolved or ignored in triage (`document:<id>`): CS's reply backlog, oldest first."""
     where, params = between("d.created_at", end - timedelta(days=days), end - timedelta(hours=hours))
-    rows = _rows(db, "SELECT d.id, d.kind, d.created_at, d.rating, d.text, d.item_id, d.item_title"
-                 " FROM documents d JOIN analyses a ON a.document_id = d.id"
-                 " WHERE d.kind IN ('review', 'followup') AND d.is_placeholder = 0"
-                 " AND (a.label = 'negative' OR d.rating = 'negative') AND coalesce(trim(d.seller_reply), '') = ''"
-                 f" AND {where} ORDER BY datetime(d.created_at), d.id", params)
-    rows = [r for r in rows if not closed(states, f"document:{r['id']}")]
+    base = ("FROM documents d JOIN analyses a ON a.document_id = d.id"
+            " LEFT JOIN triage t ON t.item_key = 'document:' || d.id"
+            " WHERE d.kind IN ('review', 'followup') AND d.is_placeholder = 0"
+            f" AND {NEGATIVE_SQL} AND coalesce(trim(d.seller_reply), '') = ''"
+            f" AND coalesce(t.state, 'new') NOT IN ({_marks(triage.CLOSED_STATES)}) AND {where}")
+    total = db.execute(f"SELECT count(*) {base}", [*triage.CLOSED_STATES, *params]).fetchone()[0]
+    rows = _rows(db, f"SELECT {DOC_COLUMNS} {base} ORDER BY datetime(d.created_at), d.id LIMIT ?",
+                 [*triage.CLOSED_STATES, *params, LIMITS["unanswered"]])
+    hits = _hits(db, (r["id"] for r in rows))
+    incidents = _incident_ids(db, [r["id"] for r in rows])
     shown = []
-    for r in rows[:LIMITS["unanswered"]]:
+    for r in rows:
         waited = end - datetime.fromisoformat(r["created_at"])
-        shown.append({**doc_view(r, _hits(db, r["id"])), "item_id": r["item_id"],
-                      "item_title": r["item_title"] or r["item_id"] or "（未知商品）", "link": item_link(r["item_id"]),
+        shown.append({**_doc(r, _terms(hits, r["id"]), tz), "incidents": incidents.get(r["id"], []),
                       "hours": int(waited.total_seconds() // 3600)})
-    return {**_section(shown, len(rows)), "hours": hours}
+    return _section(shown, total, hours=hours)
 
 
-def _escalation(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, Any]:
-    where, params = between("d.created_at", start, end)
-    marks = ", ".join("?" for _ in PR_CATEGORIES)
-    groups = _rows(db, "SELECT d.item_id, max(d.item_title) AS item_title, h.category, count(DISTINCT d.id) AS n,"
-                   " group_concat(DISTINCT d.id) AS ids FROM rule_hits h JOIN documents d ON d.id = h.document_id"
-                   f" WHERE h.category IN ({marks}) AND {where} GROUP BY d.item_id, h.category"
-                   " ORDER BY n DESC, h.category, d.item_id", [*PR_CATEGORIES, *params])
-    shown = []
-    for g in groups[:LIMITS["escalation"]]:
-        ids = sorted(g["ids"].split(","))[:2]
-        docs = _rows(db, f"SELECT * FROM documents WHERE id IN ({', '.join('?' for _ in ids)})"
-                     " ORDER BY created_at DESC", ids)
-        shown.append({"item_id": g["item_id"], "item_title": g["item_title"] or g["item_id"] or "（未知商品）",
-                      "link": item_link(g["item_id"]), "category": g["category"],
-                      "category_name": category_name(g["category"]), "count": g["n"],
-                      "examples": [doc_view(d, _hits(db, d["id"], categories=[g["category"]])) for d in docs]})
-    return _section(shown, len(groups))
-
-
-def _qa(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, Any]:
+def _qa(db: sqlite_utils.Database, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
     where, params = between("d.created_at", start, end)
     base = ("FROM documents d JOIN analyses a ON a.document_id = d.id LEFT JOIN documents q ON q.id = d.parent_id"
             f" WHERE d.kind IN ('question', 'answer') AND a.label = 'negative' AND {where}")
     total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
-    rows = _rows(db, f"SELECT d.*, q.text AS question {base} ORDER BY a.score, d.created_at, d.id LIMIT ?",
+    rows = _rows(db, f"SELECT {DOC_COLUMNS}, q.text AS question {base} ORDER BY a.score, d.created_at, d.id LIMIT ?",
                  [*params, LIMITS["qa"]])
-    shown = [{**doc_view(r, _hits(db, r["id"])), "item_id": r["item_id"], "link": item_link(r["item_id"]),
-              "item_title": r["item_title"] or r["item_id"] or "（未知商品）",
+    hits = _hits(db, (r["id"] for r in rows))
+    incidents = _incident_ids(db, [r["id"] for r in rows])
+    shown = [{**_doc(r, _terms(hits, r["id"]), tz), "incidents": incidents.get(r["id"], []),
               "question": highlight(r["question"]) if r["kind"] == "answer" and r["question"] else None}
              for r in rows]
     return _section(shown, total)
 
 
+def _items(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, Any]:
+    """Items by the day's negatives (optional section)."""
+    where, params = between("d.created_at", start, end)
+    rows = _rows(db, "SELECT d.item_id, max(d.item_title) AS item_title, count(*) AS negatives"
+                 " FROM documents d JOIN analyses a ON a.document_id = d.id"
+                 f" WHERE a.label = 'negative' AND {where} GROUP BY d.item_id ORDER BY negatives DESC, d.item_id",
+                 params)
+    shown = [{**r, "item_title": short(r["item_title"] or r["item_id"] or UNKNOWN_ITEM, TITLE_CHARS),
+              "link": item_link(r["item_id"])}
+             for r in rows[:LIMITS["items"]]]
+    return _section(shown, len(rows))
+
+
+def _escalation(db: sqlite_utils.Database, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """The day's 投诉升级 and 假货质疑 documents by item (optional: PR's incidents carry them)."""
+    where, params = between("d.created_at", start, end)
+    groups = _rows(db, "SELECT d.item_id, max(d.item_title) AS item_title, h.category, count(DISTINCT d.id) AS n,"
+                   " group_concat(DISTINCT d.id) AS ids FROM rule_hits h JOIN documents d ON d.id = h.document_id"
+                   f" WHERE h.category IN ({_marks(PR_CATEGORIES)}) AND {where} GROUP BY d.item_id, h.category"
+                   " ORDER BY n DESC, h.category, d.item_id", [*PR_CATEGORIES, *params])
+    shown = []
+    for g in groups[:LIMITS["escalation"]]:
+        ids = sorted(g["ids"].split(","))[:2]
+        docs = _rows(db, f"SELECT {DOC_COLUMNS} FROM documents d WHERE d.id IN ({_marks(ids)})"
+                     " ORDER BY d.created_at DESC", ids)
+        hits = _hits(db, ids)
+        incidents = _incident_ids(db, ids)
+        shown.append({"item_id": g["item_id"], "item_title": short(g["item_title"] or g["item_id"] or UNKNOWN_ITEM, TITLE_CHARS),
+                      "link": item_link(g["item_id"]), "category": g["category"],
+                      "category_name": category_name(g["category"]), "count": g["n"],
+                      "examples": [{**_doc(d, _terms(hits, d["id"], [g["category"]]), tz),
+                                    "incidents": incidents.get(d["id"], [])} for d in docs]})
+    return _section(shown, len(groups))
+
+
 def _resolved(db: sqlite_utils.Database, start: datetime, end: datetime, audience: str) -> dict[str, Any]:
-    """Items triage resolved during the day and still resolved, owned by `audience` (the
-    "昨日已解决" line): clusters by `triage.cluster_owners` of their category, documents are CS's."""
-    found = [r for r in triage.resolved_between(db, start, end) if audience in r["owner"].split(",")]
-    listed = found[:LIMITS["resolved"]]
-    ids = [r["id"] for r in listed if r["kind"] == "cluster"]
-    marks = ", ".join("?" for _ in ids)
-    rows = {c["id"]: c for c in _rows(db, f"SELECT * FROM clusters WHERE id IN ({marks})", ids)} if ids else {}
-    shown = [{"kind": r["kind"], "id": r["id"], "assignee": r["assignee"], "title": _resolved_title(r, rows)}
-             for r in listed]
+    """Documents triage resolved during the day and still resolved, of `audience`'s queue (the
+    triage row's owner; documents without one are CS's): the "昨日已处理差评" line. Incidents
+    closed on the day are the incidents' 昨日关闭 list."""
+    rows = _rows(db, "SELECT t.item_key, t.owner, t.assignee, d.id, d.kind, d.text FROM triage t"
+                 " JOIN documents d ON t.item_key = 'document:' || d.id"
+                 " WHERE t.state = 'resolved' AND t.item_key LIKE 'document:%'"
+                 " AND julianday(t.resolved_at) >= julianday(?) AND julianday(t.resolved_at) < julianday(?)"
+                 " ORDER BY julianday(t.resolved_at), t.item_key", [start.isoformat(), end.isoformat()])
+    found = [r for r in rows if audience in ([o.strip() for o in r["owner"].split(",")] if r["owner"] else ["cs"])]
+    shown = [{"id": r["id"], "assignee": r["assignee"],
+              "title": f"{KIND_NAMES.get(r['kind'], '评价')}「{short(r['text'], 30)}」"}
+             for r in found[:LIMITS["resolved"]]]
     return _section(shown, len(found))
 
 
-def _resolved_title(item: Mapping[str, Any], clusters: Mapping[str, Any]) -> str:
-    """A cluster by the title digests gave it; a document as 评价「excerpt」."""
-    if item["kind"] == "cluster":
-        return short(cluster_title(clusters[item["id"]]) if item["id"] in clusters else item["title"])
-    return f"{KIND_NAMES.get(item['subkind'], '评价')}「{short(item['text'], 30)}」"
-
+# ---------------------------------------------------------------- build
 
 def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, day: date,
                  rules: Any = None) -> dict[str, Any]:
     """Everything the digest of `audience` for local `day` shows, as plain JSON-ready data (read-only)."""
     options = digest_options(settings, audience)
     tz = settings.tz
-    states = triage.states(db)
     if rules is None:
         rules = load_default_rules(settings)
     start, end = day_bounds(day, tz)
     days = [day_stats(db, day - timedelta(days=n), tz) for n in range(TREND_DAYS - 1, -1, -1)]
     sections = options["sections"]
+    categories = audience_scope(rules, audience)[0]
     data: dict[str, Any] = {
         "kind": "digest", "audience": audience, "audience_name": audience_name(audience),
         "day": day.isoformat(), "timezone": settings.timezone, "sections": list(sections),
         "headline": _headline(days), "trend": _trend(days),
         "resolved": _resolved(db, start, end, audience),
-        "clusters": _clusters(db, start, end, rules, audience, states) if "clusters" in sections else None,
-        "items": _items(db, start, end) if "items" in sections else None,
-        "unanswered": (_unanswered(db, end, options["unanswered_hours"], options["unanswered_days"], states)
+        "incidents": _incidents(db, start, end, audience, tz) if "incidents" in sections else None,
+        "categories": _categories(db, day, tz, categories) if "categories" in sections else None,
+        "unanswered": (_unanswered(db, end, options["unanswered_hours"], options["unanswered_days"], tz)
                        if "unanswered" in sections else None),
-        "escalation": _escalation(db, start, end) if "escalation" in sections else None,
-        "qa": _qa(db, start, end) if "qa" in sections else None,
+        "qa": _qa(db, start, end, tz) if "qa" in sections else None,
+        "items": _items(db, start, end) if "items" in sections else None,
+        "escalation": _escalation(db, start, end, tz) if "escalation" in sections else None,
     }
     data["freshness"] = freshness(db, start, end, tz)
-    data["quiet"] = data["freshness"]["covered"] and data["headline"]["negatives"] == 0 and not any(
-        data[s]["total"] for s in SECTIONS if data[s] is not None)
+    incidents = data["incidents"]
+    pending = incidents is not None and (incidents["counts"]["open"] or incidents["total"])
+    data["quiet"] = bool(data["freshness"]["covered"] and data["headline"]["negatives"] == 0 and not pending
+                         and not any(data[s]["total"] for s in SECTIONS if s != "incidents" and data[s] is not None))
     data["correction"] = False
     return data
 
@@ -346,15 +599,50 @@ def _correction_key(db: sqlite_utils.Database, key: str) -> str:
 
 # ---------------------------------------------------------------- render
 
+def _trimmed(data: Mapping[str, Any], examples: int, caps: Sequence[int] = ()) -> dict[str, Any]:
+    """`data` with at most `examples` examples per incident and the FIT_LISTS capped (`more` grows)."""
+    out = dict(data)
+    if out.get("incidents"):
+        incidents = out["incidents"] = dict(out["incidents"])
+        for key, _ in GROUPS:
+            incidents[key] = {**incidents[key], "items": [{**c, "examples": c["examples"][:examples]}
+                                                         for c in incidents[key]["items"]]}
+    for path, keep in zip(FIT_LISTS, caps):
+        holder = out["incidents"] if path.startswith("incidents.") else out
+        key = path.rpartition(".")[2]
+        section = holder.get(key) if holder else None
+        if section and len(section["items"]) > keep:
+            holder[key] = {**section, "items": section["items"][:keep],
+                           "more": section["more"] + len(section["items"]) - keep}
+    return out
+
+
 def render_digest(data: Mapping[str, Any]) -> RenderedMessage:
-    """Subject, plain text and inlined HTML of a digest built by `build_digest` (under ~100 KB)."""
+    """Subject, plain text and inlined HTML of a digest built by `build_digest`, under the mail
+    budget (`render.BODY_BUDGET`) however large the shop: as built; else one example per incident;
+    else the lists shortened stage by stage (FIT_STAGES), their "另有 N 个" growing."""
     env = make_env()
 
     def render(d: Mapping[str, Any]) -> RenderedMessage:
         text, html = render_pair(env, "digest", {"d": d, "subject": digest_subject(d)})
         return RenderedMessage(digest_subject(d), text, html)
 
-    return fit(render, dict(data), ["clusters", "items", "unanswered", "escalation", "qa"])
+    attempts = [(EXAMPLES, ()), (1, ())] + [(1, caps) for caps in FIT_STAGES]
+    for examples, caps in attempts:
+        message = render(_trimmed(data, examples, caps))
+        if len(message.text.encode()) + len(message.html.encode()) <= BODY_BUDGET \
+                and _mail_bytes(message) <= MAIL_BUDGET:
+            break
+    return message
+
+
+def _mail_bytes(message: RenderedMessage) -> int:
+    """The size of the text and HTML parts as mailed (outbox builds them the same way): the email
+    package may pick quoted-printable for the HTML, which triples every byte of Chinese text."""
+    mail = EmailMessage()
+    mail.set_content(message.text, charset="utf-8")
+    mail.add_alternative(message.html, subtype="html", charset="utf-8")
+    return len(mail.as_bytes())
 
 
 def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,

@@ -18,8 +18,9 @@ from sentiment.resources import templates_dir
 CATEGORY_NAMES = {
     "food_safety": "食品安全", "health_safety": "健康安全", "counterfeit": "假货质疑",
     "quality": "质量问题", "logistics": "物流问题", "service": "服务问题",
-    "misleading": "描述不符", "escalation": "投诉升级", "review_manipulation": "评价操纵",
+    "misleading": "描述不符", "escalation": "投诉升级", "review_manipulation": "刷评/控评风险",
 }
+SPIKE_NAME, TOPIC_NAME = "差评激增", "新话题"  # incident categories `spike` and `topic:<keywords>`
 SEVERITY_NAMES = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 KIND_NAMES = {"review": "评价", "followup": "追评", "question": "问大家·提问", "answer": "问大家·回答"}
@@ -41,6 +42,12 @@ class RenderedMessage:
 
 
 def category_name(category: str | None) -> str:
+    """A rule category's Chinese name; incidents' `spike` is 差评激增, `topic:<keywords>` 新话题：keywords."""
+    if category == "spike":
+        return SPIKE_NAME
+    if category and category.startswith("topic:"):
+        words = category[len("topic:"):].strip()
+        return f"{TOPIC_NAME}：{words}" if words else TOPIC_NAME
     return CATEGORY_NAMES.get(category or "", category or "未分类")
 
 
@@ -141,15 +148,20 @@ def cluster_title(c: Mapping[str, Any]) -> str:
 
 
 def digest_subject(data: Mapping[str, Any]) -> str:
+    """`【舆情日报】<day> <audience>：N 个新事件，M 个逾期，K 个待处理` (incidents of the audience);
+    【更正】 in front of a corrected copy; the no-data and quiet forms; a digest configured without
+    the incidents section counts negatives instead."""
     head = ("【更正】" if data.get("correction") else "") + f"【舆情日报】{data['day']} {data['audience_name']}"
     if not data["freshness"]["covered"]:
         return header_text(f"{head}：尚无当日数据，无法判断")
     if data["quiet"]:
         return header_text(f"{head}：平稳，无需处理")
+    incidents = data.get("incidents")
+    if incidents:
+        n = incidents["counts"]
+        return header_text(f"{head}：{n['new']} 个新事件，{n['overdue']} 个逾期，{n['open']} 个待处理")
     h = data["headline"]
-    risks = data["clusters"]["total"] if data["clusters"] else 0
-    extra = f"，{risks} 个风险簇" if risks else ""
-    return header_text(f"{head}：差评 {h['negatives']} 条（{pct(h['share'])}）{extra}")
+    return header_text(f"{head}：差评 {h['negatives']} 条（{pct(h['share'])}）")
 
 
 def make_env() -> jinja2.Environment:
@@ -172,15 +184,108 @@ def render_pair(env: jinja2.Environment, name: str, context: Mapping[str, Any]) 
 
 
 def fit(render: Any, data: dict, lists: Sequence[str]) -> RenderedMessage:
-    """Render; while over BODY_BUDGET, shorten the lists (their `more` counts grow)."""
+    """Render; while over BODY_BUDGET, shorten the lists (their `more` counts grow).
+
+    A list is named by its key in `data`, or by a dotted path to a nested one (`incidents.new`)."""
     for keep in (None, 8, 4, 2, 1, 0):
         trimmed = dict(data)
-        for key in lists:
-            section = data.get(key)
+        for path in lists:
+            *parents, key = path.split(".")
+            holder = trimmed
+            for name in parents:  # copy the way down: `data` itself is never changed
+                if not isinstance(holder.get(name), Mapping):
+                    holder = None
+                    break
+                holder[name] = dict(holder[name])
+                holder = holder[name]
+            section = holder.get(key) if holder is not None else None
             if keep is not None and section and len(section["items"]) > keep:
                 dropped = len(section["items"]) - keep
-                trimmed[key] = {**section, "items": section["items"][:keep], "more": section["more"] + dropped}
+                holder[key] = {**section, "items": section["items"][:keep], "more": section["more"] + dropped}
         message = render(trimmed)
         if len(message.text.encode()) + len(message.html.encode()) <= BODY_BUDGET:
             return message
     return message
+
+
+# --- incident alerts ------------------------------------------------------------------------
+# (appended for sentiment.reports.alerts; the functions above are shared with the digest)
+
+INCIDENT_KIND_NAMES = {"rule": "规则", "spike": "差评激增", "topic": "新话题", "manipulation": "刷评/控评风险"}
+RATING_LABELS = {"positive": "好评", "neutral": "中评", "negative": "差评"}
+# where a source keeps the link to the review itself (none of the bundled readers has one yet)
+REVIEW_URL_KEYS = ("review_url", "rate_url", "url", "link")
+
+
+def incident_category_name(category: str | None) -> str:
+    """`spike` and `topic:<keywords>` incidents get their kind's name; rule categories their own."""
+    if category == "spike":
+        return INCIDENT_KIND_NAMES["spike"]
+    if (category or "").startswith("topic:"):
+        return INCIDENT_KIND_NAMES["topic"]
+    return category_name(category)
+
+
+def local_minute(value: str | None, tz: Any) -> str:
+    """A stored ISO time as `YYYY-MM-DD HH:MM` in `tz` (naive values are UTC; unparsable ones are cut)."""
+    from datetime import datetime, timezone
+
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return str(value)[:16].replace("T", " ")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def review_link(meta: Any) -> str | None:
+    """The http(s) link to the review in a document's meta (JSON text or dict), if the source gave one."""
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            return None
+    if not isinstance(meta, Mapping):
+        return None
+    for key in REVIEW_URL_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str):
+            url = value.strip()
+            if url.startswith("//"):
+                url = "https:" + url
+            if url.lower().startswith(("https://", "http://")) and not any(c.isspace() for c in url):
+                return url
+    return None
+
+
+def alert_doc_view(row: Mapping[str, Any], terms: list[list[Any]], tz: Any) -> dict[str, Any]:
+    """`doc_view` plus what someone calling the buyer needs: order id, nickname, local date, links."""
+    view = doc_view(row, terms)
+    order = row.get("order_id")
+    view.update(created_at=local_minute(row["created_at"], tz),
+                order_id=None if order in (None, "") else str(order),
+                author=short(row.get("author"), 40) or None,
+                rating_name=RATING_LABELS.get(row.get("rating") or ""),
+                review_link=review_link(row.get("meta")))
+    return view
+
+
+MAIL_BUDGET = 90_000  # the whole .eml of an alert stays under 100 KB (headers take ~1 KB)
+
+
+def encoded_size(message: RenderedMessage) -> int:
+    """A safe estimate of the encoded size of the text and HTML parts: the larger of base64 and
+    quoted-printable for each (the mail library picks either, judging by the first lines only)."""
+
+    def part(body: str) -> int:
+        data = body.encode("utf-8")
+        b64 = -(-len(data) // 3) * 4
+        b64 += 2 * -(-b64 // 76)
+        qp = sum(1 if 32 <= b < 127 and b != 61 else 2 if b == 10 else 3 for b in data)
+        qp += 3 * (qp // 73)
+        return max(b64, qp)
+
+    return part(message.text) + part(message.html)

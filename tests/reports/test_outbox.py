@@ -64,7 +64,7 @@ def test_digests_arrive_as_multipart_alternative_with_chinese_subject_per_audien
     msg = cs.message
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    assert msg["Subject"] == "【舆情日报】2024-05-01 客服：差评 7 条（58.3%），4 个风险簇"
+    assert msg["Subject"] == "【舆情日报】2024-05-01 客服：3 个新事件，4 个逾期，7 个待处理"
     assert "=?utf-8?" in cs.data.decode("ascii").split("\r\n\r\n")[0]  # RFC 2047 on the wire
     assert str(msg["From"]) == "舆情监控 <monitor@example.com>"
     assert msg["Message-ID"] == mailer.message_id("digest:cs:2024-05-01", settings.mail.sender)
