@@ -1,4 +1,4 @@
-"""`sentiment export`: documents with scores, rule hits and clusters as CSV or XLSX."""
+"""`sentiment export`: documents with scores, rule hits and incidents as CSV or XLSX."""
 from __future__ import annotations
 
 import sys
@@ -22,8 +22,7 @@ KINDS = ("review", "followup", "question", "answer")
 @click.option("--category", metavar="C", help="Only documents with a rule hit in this category "
                                                 "(food_safety or its Chinese name 食品安全).")
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind of document.")
-@click.option("--incident", metavar="ID", help="Only members of this incident; until incidents exist, "
-                                                 "this takes a cluster id (see `sentiment clusters`).")
+@click.option("--incident", metavar="ID", help="Only the documents of this incident (see `sentiment triage list`).")
 @click.option("--headers", "language", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Column headers in Chinese or English; en also writes kind, rating and label as codes.")
 @json_option
@@ -31,7 +30,7 @@ KINDS = ("review", "followup", "question", "answer")
 def export_cmd(env: Env, path: Path, since: str | None, until: str | None, item: str | None, label: str | None,
                category: str | None, kind: str | None, incident: str | None, language: str,
                as_json: bool) -> None:
-    """Export documents with scores, rule hits and clusters to CSV or XLSX for a pivot table.
+    """Export documents with scores, rule hits and incidents to CSV or XLSX for a pivot table.
 
     One row per document, oldest first. CSV is UTF-8 with a BOM; ids are always
     text; any cell a spreadsheet would run as a formula is prefixed with '.

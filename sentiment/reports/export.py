@@ -1,4 +1,4 @@
-"""Documents with their scores, rule hits and clusters as CSV or XLSX rows for a pivot table.
+"""Documents with their scores, rule hits and incidents as CSV or XLSX rows for a pivot table.
 
 `export(db, path, ExportFilter(...), ...)` streams: the query is read through a cursor in
 chunks of `CHUNK` rows and each row is written as it comes (CSV through the csv module, XLSX
@@ -59,7 +59,7 @@ _SELECT = (
     " d.rating, d.text, a.score, a.label,"
     f" {_LIST_SQL.format(col='category', table='rule_hits')} AS categories,"
     f" {_LIST_SQL.format(col='rule_id', table='rule_hits')} AS rules, d.seller_reply,"
-    f" {_LIST_SQL.format(col='cluster_id', table='cluster_members')} AS incidents"
+    f" {_LIST_SQL.format(col='incident_id', table='incident_members')} AS incidents"
     " FROM documents d LEFT JOIN analyses a ON a.document_id = d.id"
 )
 
@@ -72,7 +72,7 @@ class ExportFilter:
     label: str | None = None        # negative | neutral | positive
     category: str | None = None     # a category key (food_safety) or its Chinese name (食品安全)
     kind: str | None = None         # review | followup | question | answer
-    incident: str | None = None     # a cluster id until incidents exist
+    incident: str | None = None     # only members of this incident
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL (on aliases d and a) selecting the documents that pass, and its parameters."""
@@ -91,8 +91,8 @@ class ExportFilter:
             clauses.append(("EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id AND h.category = ?)",
                             category_key(self.category)))
         if self.incident is not None:
-            clauses.append(("EXISTS (SELECT 1 FROM cluster_members m WHERE m.document_id = d.id"
-                            " AND m.cluster_id = ?)", self.incident))
+            clauses.append(("EXISTS (SELECT 1 FROM incident_members m WHERE m.document_id = d.id"
+                            " AND m.incident_id = ?)", self.incident))
         sql = " AND ".join(c for c, _ in clauses)
         return (f" WHERE {sql}" if sql else ""), [p for _, p in clauses]
 

@@ -2,7 +2,7 @@
 
 Through the CLI on a real store built by ingesting (and analyzing) real test exports plus a
 small generated CSV whose cells look like formulas. Clusters are inserted directly (the
-incident filter takes a cluster id until incidents exist).
+incident filter takes an incident id).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ EN = ["date", "kind", "item_id", "item_title", "sku", "order_id", "buyer", "rati
       "risk_categories", "rules", "seller_reply", "incident_ids"]
 PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 LOCAL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-C1, C2 = "c1a5e7000000000000000000000000aa", "c1a5e7000000000000000000000000bb"
+C1, C2 = "inc-c1a5e7000001", "inc-c1a5e7000002"
 
 EVIL_ROWS = [  # 评论内容, 评分, 日期, 订单号, 商品ID, 商品名称, 用户昵称, 商家回复
     ['=HYPERLINK("http://evil.example/x","点我领红包")', "1", "2024-07-01 09:00:00", EVIL_ORDER,
@@ -55,7 +55,7 @@ def write_evil(folder: Path) -> Path:
 @pytest.fixture
 def store(run_cli: Any, db_path: Path, tmp_path: Path) -> Path:
     """A store with the plugin export, the ISV workbook, 问大家 and the formula CSV, analyzed,
-    and two clusters: C1 (two ISV documents), C2 (one of them)."""
+    and two incidents: C1 (two ISV documents), C2 (one of them)."""
     result = run_cli("ingest", PLUGIN, ISV, WDJ, write_evil(tmp_path))
     assert result.exit_code == 0, result.stderr
     with opened(db_path) as db:
@@ -64,10 +64,10 @@ def store(run_cli: Any, db_path: Path, tmp_path: Path) -> Path:
             [ORDER, "4502224694062011130"])]
         assert len(ids) == 2
         for cid, members in ((C1, ids), (C2, ids[:1])):
-            db.execute("INSERT INTO clusters (id, kind, category, status) VALUES (?, 'rule', 'quality', 'open')",
+            db.execute("INSERT INTO incidents (id, kind, category, size) VALUES (?, 'rule', 'quality', 1)",
                        [cid])
             for doc in members:
-                db.execute("INSERT INTO cluster_members (cluster_id, document_id) VALUES (?, ?)", [cid, doc])
+                db.execute("INSERT INTO incident_members (incident_id, document_id) VALUES (?, ?)", [cid, doc])
         db.conn.commit()
     return db_path
 
@@ -233,11 +233,11 @@ def test_category_filter_takes_key_or_chinese_name(store: Path, run_cli: Any, tm
     assert rows_of(run_cli, tmp_path, "--category", "no_such_category") == []
 
 
-def test_incident_takes_a_cluster_id(store: Path, run_cli: Any, tmp_path: Path) -> None:
+def test_incident_takes_an_incident_id(store: Path, run_cli: Any, tmp_path: Path) -> None:
     assert sorted(r["订单号"] for r in rows_of(run_cli, tmp_path, "--incident", C1)) == \
         [ORDER, "4502224694062011130"]
     assert [r["订单号"] for r in rows_of(run_cli, tmp_path, "--incident", C2)] == [ORDER]
-    assert "cluster id" in run_cli("export", "--help").stdout
+    assert "incident" in run_cli("export", "--help").stdout
 
 
 # --- errors, summary, streaming -----------------------------------------------------------------------
