@@ -15,16 +15,31 @@ $(STAMP): setup.cfg setup.py pyproject.toml sentiment/lang/_dag.c
 
 install: $(STAMP)
 
-# The sample exports end on 2026-11-24: the demo digests that day. `run --once` waits
-# for files copied into the inbox just before to settle, then takes them.
-DEMO_DAY := 2026-11-24
+# `make demo` works in ./demo/, rebuilt on every run: its own sentiment.toml (from `sentiment
+# init`), store, inbox, outbox; never ./sentiment.db or a SENTIMENT_* setting of your shell.
+# The sample exports end on 2026-11-24; shift_dates.py copies them into the inbox with every
+# date moved so that their last day is yesterday (Asia/Shanghai): the critical reviews fall
+# in the 48-hour alert window and yesterday's digest shows them. `run --once` waits for the
+# files copied into the inbox just before to settle, then takes them.
+DEMO := demo
+DEMO_UNSET := $(foreach v,$(filter SENTIMENT_%,$(.VARIABLES)),-u $(v))
+DEMO_CLI = $(if $(DEMO_UNSET),env $(DEMO_UNSET) )$(BIN)/sentiment --config $(DEMO)/sentiment.toml
 
 demo: $(STAMP)
-	mkdir -p inbox
-	cp examples/exports/* inbox/
-	$(BIN)/sentiment run --once --date $(DEMO_DAY)
-	$(BIN)/sentiment outbox
-	@echo "digests rendered for $(DEMO_DAY):"; ls -1 outbox/*digest_*$(DEMO_DAY).eml
+	rm -rf $(DEMO)
+	mkdir -p $(DEMO)
+	cd $(DEMO) && $(if $(DEMO_UNSET),env $(DEMO_UNSET) )$(abspath $(BIN))/sentiment init
+	$(BIN)/python examples/shift_dates.py examples/exports $(DEMO)/inbox
+	$(DEMO_CLI) run --once --digest
+	$(DEMO_CLI) outbox
+	$(DEMO_CLI) triage list
+	@echo
+	@echo "digests (yesterday's, one per audience):"; \
+	  ls -1 $(DEMO)/outbox/*digest_*.eml 2>/dev/null | sed 's/^/  /' | grep . || { echo "  none"; exit 1; }
+	@echo "immediate alerts:"; \
+	  ls -1 $(DEMO)/outbox/*.eml | grep -v digest | sed 's/^/  /' | grep . || { echo "  none"; exit 1; }
+	@echo "(delivered copies in $(DEMO)/outbox/sent/; the store is $(DEMO)/sentiment.db: try"
+	@echo " $(BIN)/sentiment --config $(DEMO)/sentiment.toml status)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -33,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info sentiment.db sentiment.db-wal sentiment.db-shm outbox
+	rm -rf $(VENV) build *.egg-info sentiment.db sentiment.db-wal sentiment.db-shm outbox $(DEMO)
