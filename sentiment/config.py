@@ -135,6 +135,16 @@ class IncidentSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """[web]: where `sentiment web` listens, and the console's public address (`base_url`), which
+    digests and alerts link incident pages to when set."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Paths are absolute once loaded."""
 
@@ -154,6 +164,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     clusters: ClusterOptions = field(default_factory=ClusterOptions)  # its tz is `timezone`'s
     paths: Mapping[str, Path] = field(default_factory=dict)
 
@@ -414,6 +425,23 @@ def _alerts(data: Mapping[str, Any]) -> AlertSettings:
                          summary_over=summary_over)
 
 
+def _web(data: Mapping[str, Any]) -> WebSettings:
+    table = _section(data, "web")
+    _check_keys("web", table, {"host", "port", "base_url"})
+    host = table.get("host", WebSettings.host)
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigError(f"[web] host: expected a host name or address, got {host!r}")
+    port = table.get("port", WebSettings.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"[web] port: expected a port from 1 to 65535, got {port!r}")
+    base = table.get("base_url")
+    if base is not None:
+        if not isinstance(base, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base.strip()):
+            raise ConfigError(f"[web] base_url: expected an http(s) address like https://monitor.example.com, got {base!r}")
+        base = base.strip().rstrip("/")
+    return WebSettings(host=host.strip(), port=port, base_url=base)
+
+
 def _incidents(data: Mapping[str, Any]) -> IncidentSettings:
     table = _section(data, "incidents")
     _check_keys("incidents", table, INCIDENT_KEYS)
@@ -505,7 +533,7 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
     store = _section(data, "store")
     _check_keys("store", store, {"db"})
     _check_keys("", data, {"general", "store", "paths", "model", "rules", "ingest", "mail", "audiences",
-                           "schedule", "alerts", "digest", "clusters", "incidents"})
+                           "schedule", "alerts", "digest", "clusters", "incidents", "web"})
     paths = _section(data, "paths")
     _check_keys("paths", paths, {"inbox", "processed", "failed"})
     audiences = _audiences(data)
@@ -526,6 +554,7 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         digest=_digest(data, audiences),
         alerts=_alerts(data),
         incidents=_incidents(data),
+        web=_web(data),
         clusters=_clusters(data, ZoneInfo(timezone)),
         paths={k: _path(base, paths.get(k, k), f"[paths] {k}") for k in ("inbox", "processed", "failed")},
     )

@@ -40,6 +40,9 @@ def load(tmp_path: Path, text: str) -> Settings:
     ("[alerts]\nrecent = 48\n",
      "[alerts]: unknown key 'recent' (allowed: cooldown, quiet_hours, recent_hours, summary_over)"),
     ("[alerts]\nsummary_over = 0\n", "[alerts] summary_over: expected a positive integer, got 0"),
+    # [web]
+    ('[web]\nbase_url = "ftp://x"\n', "[web] base_url: expected an http(s) address"),
+    ("[web]\nport = 70000\n", "[web] port: expected a port from 1 to 65535, got 70000"),
     # [incidents]
     ("[incidents]\nquiet = 3\n", "[incidents]: unknown key 'quiet'"),
     ("[incidents]\nquiet_days = -1\n", "[incidents] quiet_days: expected a positive number of days"),
@@ -124,3 +127,4 @@ def test_default_config_loads_with_every_commented_key_enabled(tmp_path: Path) -
         assert missing == [], f"[{section}] keys not in default_config.toml: {missing}"
     assert "[digest.sections]" in text and "[incidents.sla]" in text
     assert settings.incidents.sla["critical"].total_seconds() == 3600 and settings.incidents.quiet_days == 14
+    assert settings.web.base_url == "https://monitor.example.com" and settings.web.port == 8080
