@@ -50,6 +50,7 @@ from sentiment.rules.catalogue import bundled_catalogue, catalogue_of
 from sentiment.rules.loader import load_ruleset
 from sentiment.rules.records import Rule
 from sentiment.signals import triage
+from sentiment.signals.daycounts import newest_by_source
 from sentiment.times import between, day_bounds, stored
 
 log = logging.getLogger(__name__)
@@ -530,7 +531,7 @@ def _resolved(db: sqlite_utils.Database, start: datetime, end: datetime, audienc
     triage row's owner; documents without one are CS's): the "昨日已处理差评" line. Incidents
     closed on the day are the incidents' 昨日关闭 list."""
     rows = _rows(db, "SELECT t.item_key, t.owner, t.assignee, d.id, d.kind, d.text FROM triage t"
-                 " JOIN documents d ON t.item_key = 'document:' || d.id"
+                 " JOIN documents d ON d.id = substr(t.item_key, 10)"  # the key's id: a primary-key lookup
                  " WHERE t.state = 'resolved' AND t.item_key LIKE 'document:%'"
                  " AND julianday(t.resolved_at) >= julianday(?) AND julianday(t.resolved_at) < julianday(?)"
                  " ORDER BY julianday(t.resolved_at), t.item_key", [start.isoformat(), end.isoformat()])
@@ -582,8 +583,7 @@ def freshness(db: sqlite_utils.Database, start: datetime, end: datetime, tz: Zon
     A day without data is not a calm day: the digest says the data has not arrived."""
     where, params = between("created_at", start, end)
     on_day = db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0]
-    newest = db.execute("SELECT source, max(created_at) FROM documents WHERE coalesce(date_precision, '') != 'first_seen'"
-                        " GROUP BY source ORDER BY source").fetchall()  # own dates: not when a follow-up was first seen
+    newest = newest_by_source(db)
     sources = [{"source": s, "newest": datetime.fromisoformat(t).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 "past_day": datetime.fromisoformat(t) >= end} for s, t in newest if t]
     return {"sources": sources, "day_documents": on_day,

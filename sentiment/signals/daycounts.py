@@ -81,3 +81,29 @@ def category_days(db: sqlite_utils.Database, first: date, last: date) -> dict[st
             " GROUP BY day, category", [first.isoformat(), last.isoformat()]):
         out[category][date.fromisoformat(day)] = n
     return out
+
+
+NEWEST = "newest."  # engine_state key prefix: the newest own date per source
+
+
+def note_newest(db: sqlite_utils.Database, low: int, high: int) -> None:
+    """Remember, per source, the newest own date among documents analyzed in (low, high]."""
+    for source, newest in db.execute(
+            f"SELECT coalesce(d.source, ''), max(d.created_at) FROM analyses a JOIN documents d ON d.id = a.document_id"
+            f" WHERE a.rowid > ? AND a.rowid <= ? AND {OWN_DATE} AND d.created_at IS NOT NULL GROUP BY 1",
+            [low, high]).fetchall():
+        db.execute("INSERT INTO engine_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                   " SET value = max(value, excluded.value)", [NEWEST + source, newest])
+
+
+def newest_by_source(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(source, newest own date) per source, oldest source name first: what the incident engine
+    noted, without a scan of documents; while the engine has analyses left to read (a store it
+    has not caught up with), a scan of documents."""
+    from_engine = db.execute("SELECT value FROM engine_state WHERE key = 'incidents.cursor'").fetchone()
+    latest = db.execute("SELECT coalesce(max(rowid), 0) FROM analyses").fetchone()[0]
+    if from_engine is not None and int(from_engine[0]) >= latest:
+        return [(k[len(NEWEST):], v) for k, v in db.execute(
+            "SELECT key, value FROM engine_state WHERE key >= ? AND key < ? ORDER BY key", [NEWEST, NEWEST + "\uffff"])]
+    return db.execute(f"SELECT source, max(created_at) FROM documents d WHERE {OWN_DATE}"
+                      " GROUP BY source ORDER BY source").fetchall()

@@ -119,6 +119,7 @@ def update_incidents(db: sqlite_utils.Database, settings: Settings, now: datetim
             report.documents = high - low
             days = daycounts.touched_days(db, low, high, ctx.options.tz)
             daycounts.recount(db, days, ctx.options.tz)
+            daycounts.note_newest(db, low, high)
             report.days_recounted = len(days)
             for ev in rule_evidence(db, low, high):
                 _apply(ctx, ev)

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from sentiment import store
 from sentiment.config import SEVERITY_ORDER, Settings
+from sentiment.pipeline.backlog import count_pending
 from sentiment.signals.incidents import pending
 from sentiment.times import stored
 from sentiment.worker.jobs import Schedule
@@ -55,9 +56,7 @@ def job_status(db: sqlite_utils.Database, settings: Settings, now: datetime) -> 
     error = next(iter(db.query(
         "SELECT job, finished_at, error FROM runs WHERE error IS NOT NULL ORDER BY id DESC LIMIT 1")), None)
     backlog = {
-        "documents_not_analyzed": db.execute(
-            "SELECT count(*) FROM documents d LEFT JOIN analyses a ON a.document_id = d.id"
-            " WHERE a.document_id IS NULL").fetchone()[0],
+        "documents_not_analyzed": count_pending(db, 10**12, remember=False),
         "messages_pending": db.execute(
             "SELECT count(*) FROM outbox WHERE status NOT IN ('sent')").fetchone()[0],
     }
