@@ -45,7 +45,9 @@ import sqlite_utils
 
 from sentiment.config import Settings
 from sentiment.reports import outbox as mailer
-from sentiment.reports.digest import load_default_rules, rget, rule_list
+from sentiment.reports.channels.queue import queue_chat
+from sentiment.reports.channels.render import chat_alert, chat_summary
+from sentiment.reports.digest import incident_url, load_default_rules, rget, rule_list
 from sentiment.reports.export import _ORDER_SQL
 from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage, alert_doc_view,
                                       audience_name, encoded_size, header_text, incident_category_name, item_link,
@@ -134,11 +136,11 @@ def _parse(value: str | None) -> datetime | None:
 
 def _pending(db: sqlite_utils.Database, now: datetime, recent: timedelta) -> dict[str, list[dict[str, Any]]]:
     """Pending evidence by incident: documents (oldest first) with their hits in the incident's category."""
-    where, params = between("d.created_at", now - recent, now + FUTURE_SKEW)
+    where, params = between("m.created_at", now - recent, now + FUTURE_SKEW)
     cur = db.execute(
         "SELECT m.incident_id, m.severity AS member_severity, d.id, d.kind, d.item_id, d.item_title, d.text,"
         f" d.created_at, d.rating, d.author, d.meta, {_ORDER_SQL} AS order_id, h.rule_id, h.terms"
-        " FROM documents d JOIN incident_members m ON m.document_id = d.id"
+        " FROM incident_members m CROSS JOIN documents d ON d.id = m.document_id"  # evidence first: small
         " JOIN incidents i ON i.id = m.incident_id"
         " LEFT JOIN rule_hits h ON h.document_id = d.id AND h.category = i.category"
         f" WHERE d.is_placeholder = 0 AND {where} AND {FRESH_FIRST_SEEN}"
@@ -330,7 +332,7 @@ def _decide(incident: _Incident, now: datetime, quiet: bool, settings: Settings,
     wait = min(incident.cooldown, options["interval"]) if critical else incident.cooldown
     if incident.last is not None and now - incident.last < wait:
         return incident.held("cooldown", incident.last + wait)
-    audiences = tuple(o for o in incident.owners if recipients.get(o))
+    audiences = tuple(o for o in incident.owners if recipients.get(o) or settings.audience_channels.get(o))
     if not audiences:
         log.warning("alert for incident %s not sent: no recipients for owners %s (configure [audiences.<name>])",
                     incident.id, incident.owners)
@@ -394,32 +396,39 @@ def queue_alerts(db: sqlite_utils.Database, settings: Settings, now: datetime, r
             alone = [a for a in due.audiences if due.incident.id not in summarized.get(a, ())]
             if not alone:
                 continue
-            message = render_alert(build_alert(due.incident, settings, now, due.start, plan.options))
+            data = build_alert(due.incident, settings, now, due.start, plan.options)
+            message = render_alert(data)
+            posted: set[str] = set()  # group robots this incident went to: one post per group, not per audience
             for audience in alone:
                 key = f"alert:{due.incident.id}:{_stamp(due.start)}:{audience}"
-                if mailer.find(db, key) is not None:
-                    continue
-                outbox_id = mailer.enqueue(
+                meta = {"incident_id": due.incident.id, "item_id": due.incident.item_id,
+                        "severity": due.incident.severity, "documents": len(due.incident.docs),
+                        "update": not due.incident.first}
+                ids = [] if mailer.find(db, key) is not None or not recipients.get(audience) else [mailer.enqueue(
                     db, settings, key=key, kind="alert", audience=audience, recipients=list(recipients[audience]),
-                    message=message, now=now,
-                    meta={"incident_id": due.incident.id, "item_id": due.incident.item_id,
-                          "severity": due.incident.severity, "documents": len(due.incident.docs),
-                          "update": not due.incident.first})
-                queued.append(outbox_id)
-                sent.setdefault(due.incident.id, outbox_id)
+                    message=message, now=now, meta=meta)]
+                ids += queue_chat(db, settings, key=key, kind="alert", audience=audience, now=now, meta=meta,
+                                  skip=posted, render=lambda ch: chat_alert(data, message.subject, settings, ch))
+                queued.extend(ids)
+                for outbox_id in ids:
+                    sent.setdefault(due.incident.id, outbox_id)
         for audience, members in sorted(plan.summaries.items()):
             key = _summary_key(audience, plan.summary_start)  # type: ignore[arg-type]
             if mailer.find(db, key) is not None:
                 continue
             data = build_summary(audience, [d.incident for d in members], settings, now, plan.options)
-            outbox_id = mailer.enqueue(
-                db, settings, key=key, kind="alert", audience=audience, recipients=list(recipients[audience]),
-                message=render_summary(data), now=now,
-                meta={"summary": True, "incidents": [d.incident.id for d in members],
-                      "documents": sum(len(d.incident.docs) for d in members)})
-            queued.append(outbox_id)
+            summary = render_summary(data)
+            meta = {"summary": True, "incidents": [d.incident.id for d in members],
+                    "documents": sum(len(d.incident.docs) for d in members)}
+            ids = [mailer.enqueue(db, settings, key=key, kind="alert", audience=audience,
+                                  recipients=list(recipients[audience]), message=summary, now=now, meta=meta)
+                   ] if recipients.get(audience) else []
+            ids += queue_chat(db, settings, key=key, kind="alert", audience=audience, now=now, meta=meta,
+                              render=lambda ch: chat_summary(data, summary.subject, settings, ch))
+            queued.extend(ids)
             for d in members:
-                sent.setdefault(d.incident.id, outbox_id)
+                for outbox_id in ids:
+                    sent.setdefault(d.incident.id, outbox_id)
         _record(db, plan, sent, now)
     return queued
 
@@ -469,6 +478,7 @@ def _incident_view(incident: _Incident, settings: Settings, now: datetime, liste
         "due_at": local_minute(row.get("due_at"), tz) or None, "overdue": due is not None and due < now,
         "state_name": state_name(incident.state), "owners": [audience_name(o) for o in incident.owners],
         "documents": {"items": docs, "more": len(incident.docs) - len(docs), "total": len(incident.docs)},
+        "url": incident_url(settings.web.base_url, incident.id),  # its console page, with [web] base_url
     }
 
 

@@ -237,7 +237,7 @@ def topics(db: sqlite_utils.Database, opts: ClusterOptions, start: datetime, now
         return []
     found = []
     recent = stored(now - EMERGING[0])
-    for cand in content.topic_candidates(db, opts, stored(start), stored(now)):
+    for cand in content.topic_candidates(db, opts, stored(start), stored(now), own_dates=True):
         rows = [r for r in _details(db, [d for d, _ in cand.members]) if r["dated"]]
         if len(rows) < max(opts.topic_min_size, TOPIC_MIN_SIZE):
             continue

@@ -33,6 +33,9 @@ from sentiment.times import stored
 log = logging.getLogger(__name__)
 
 CURSOR = "incidents.cursor"
+# Duplicates and topics read the whole recent window, not only the new analyses: at most once
+# per CONTENT_EVERY, and only when analyses arrived since they last ran ("<rowid> <utc time>").
+CONTENT, CONTENT_EVERY = "incidents.content", timedelta(hours=1)
 IMMEDIATE = ("critical", "high")  # severities that open an incident at the first document
 QUIET_NOTE = "无新证据 {days} 天，自动关闭"
 BACKFILL_NOTE = "证据早于静默期，自动关闭"
@@ -75,6 +78,7 @@ class IncidentReport:
     closed: list[str] = field(default_factory=list)
     backfilled: int = 0  # incidents made from evidence already older than the quiet period
     days_recounted: int = 0
+    content_checked: bool = False  # duplicates and topics were looked for in this run
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -125,17 +129,28 @@ def update_incidents(db: sqlite_utils.Database, settings: Settings, now: datetim
                 _apply(ctx, ev)
             for ev in evidence.spikes(db, ctx.options, days, now):
                 _apply(ctx, ev)
+            _set_state(db, CURSOR, str(high))
+        if _content_due(db, now, high):
             start = now - timedelta(days=settings.incidents.window_days)
             for ev in evidence.manipulation(db, ctx.options, start, now):
                 _apply(ctx, ev)
             for ev in evidence.topics(db, ctx.options, start, now):
                 _apply(ctx, ev)
-            _set_state(db, CURSOR, str(high))
+            _set_state(db, CONTENT, f"{high} {ctx.stamp}")
+            report.content_checked = True
         _close_quiet(ctx)
     log.info("incidents: %d documents, opened %d, reopened %d, grown %d, raised %d, closed %d",
              report.documents, len(report.opened), len(report.reopened), len(report.grown), len(report.raised),
              len(report.closed))
     return report
+
+
+def _content_due(db: sqlite_utils.Database, now: datetime, high: int) -> bool:
+    last = _state(db, CONTENT)
+    if last is None:
+        return high > 0
+    rowid, _, at = last.partition(" ")
+    return int(rowid) < high and now - datetime.fromisoformat(at) >= CONTENT_EVERY
 
 
 def _options(settings: Settings) -> ClusterOptions:

@@ -30,7 +30,7 @@ import numpy as np
 import sqlite_utils
 
 from sentiment.lang.segment import get_segmenter
-from sentiment.signals.candidates import NOT_PLACEHOLDER, Candidate, ClusterOptions, cluster_id
+from sentiment.signals.candidates import NOT_PLACEHOLDER, OWN_DATE, Candidate, ClusterOptions, cluster_id
 
 # 1-char words that name a complaint on their own
 MEANINGFUL_CHARS = frozenset("坏破烂脏臭漏假差慢贵丑硬软薄厚松紧痒疼痛霉馊酸苦咸腥潮湿旧歪裂断掉卡吵响短粗褪锈")
@@ -106,12 +106,14 @@ def keywords(docs: Sequence[Sequence[str]], members: Sequence[int], idf: dict[st
     return sorted(score, key=lambda w: (-score[w], w))[:k]
 
 
-def topic_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str) -> list[Candidate]:
-    """Topic clusters among unmatched negatives created in [start, end]."""
+def topic_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str, *,
+                     own_dates: bool = False) -> list[Candidate]:
+    """Topic clusters among unmatched negatives created in [start, end] (`own_dates`: only
+    documents with a date of their own, not follow-ups dated when first seen)."""
     rows = db.execute(
         "SELECT d.id, d.created_at, d.item_id, d.item_title, a.tokens FROM documents d"
         " JOIN analyses a ON a.document_id = d.id WHERE d.created_at >= ? AND d.created_at <= ?"
-        f" AND a.label = 'negative' AND {NOT_PLACEHOLDER}"
+        f" AND a.label = 'negative' AND {NOT_PLACEHOLDER}{' AND ' + OWN_DATE if own_dates else ''}"
         " AND NOT EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id)"
         " ORDER BY d.created_at DESC, d.id DESC LIMIT ?", [start, end, opts.topic_max_docs]).fetchall()
     rows.reverse()
@@ -207,7 +209,7 @@ def near_groups(keys: Sequence[str], threshold: float, bands: int = 8) -> list[l
 
 
 def duplicate_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str, end: str) -> list[Candidate]:
-    """Duplicate clusters among the reviews created in [start, end]."""
+    """Duplicate clusters among the reviews created in [start, end] (reviews carry their own date)."""
     by_key: dict[str, list[tuple]] = defaultdict(list)
     rows = db.execute(
         "SELECT d.id, d.created_at, d.item_id, d.item_title, d.author, d.text FROM documents d"
