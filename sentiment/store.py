@@ -154,6 +154,7 @@ def _m010_incidents(db: sqlite_utils.Database) -> None:
                                    "severity": str, "added_at": str}, pk=("incident_id", "document_id"))
     db["incident_members"].create_index(["document_id"])
     db["incident_members"].create_index(["incident_id", "created_at"])
+    db["incident_members"].create_index(["created_at"])  # recent evidence, for alerts
     db["signal_days"].create({"day": str, "item_key": str, "category": str, "n": int},
                              pk=("day", "item_key", "category"))
     db["signal_days"].create_index(["item_key", "category", "day"])
@@ -161,6 +162,32 @@ def _m010_incidents(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_rule_hits_category_created ON rule_hits (category, created_at)")
     _triaged_clusters_to_incidents(db)
 
+
+
+def _m011_web(db: sqlite_utils.Database) -> None:
+    # the web console: users (argon2 password hashes), API tokens and sessions (SHA-256 of the random
+    # token / session id, so a copy of the store signs no one in; deleting a user's rows ends them),
+    # sign-in attempts (the rate limit survives restarts) and the full-text index of documents.text
+    db["users"].create({"name": str, "audience": str, "email": str, "password_hash": str, "disabled_at": str,
+                        "created_at": str, "updated_at": str}, pk="name")
+    db["api_tokens"].create({"id": int, "user_name": str, "token_hash": str, "created_at": str}, pk="id")
+    db["api_tokens"].create_index(["token_hash"], unique=True)
+    db["api_tokens"].create_index(["user_name"])
+    db["web_sessions"].create({"id_hash": str, "user_name": str, "created_at": str, "expires_at": str},
+                              pk="id_hash")
+    db["web_sessions"].create_index(["user_name"])
+    db["signin_attempts"].create({"id": int, "at": str, "user_name": str, "ip": str, "ok": int}, pk="id")
+    db["signin_attempts"].create_index(["user_name", "at"])
+    db["signin_attempts"].create_index(["ip", "at"])
+    # external content (the text stays in `documents` only); no triggers on documents (ingest speed):
+    # sentiment.web.search indexes new rows by a cursor. trigram: substring search in Chinese without a
+    # segmenter (queries of 3+ characters; shorter ones are scanned). Without FTS5 or trigram (SQLite
+    # before 3.34) the table is left out and search scans.
+    try:
+        db.execute("CREATE VIRTUAL TABLE documents_fts USING fts5(text, content='documents',"
+                   " content_rowid='rowid', tokenize='trigram')")
+    except sqlite3.OperationalError as exc:
+        log.warning("full-text index unavailable (%s): document search scans instead", exc)
 
 INCIDENT_ITEM_KEY_SQL = "coalesce(nullif(item_id, ''), nullif(item_title, ''), 'unknown')"
 
@@ -224,6 +251,15 @@ def _triaged_clusters_to_incidents(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE triage_log SET item_key = ? WHERE item_key = ?", [f"incident:{iid}", f"cluster:{cid}"])
 
 
+def _m012_channels(db: sqlite_utils.Database) -> None:
+    # group robots: an outbox row for a chat channel names it (mail rows leave it NULL); every request
+    # sent to a robot, with its wall-clock time, so rate limits hold across runs and restarts
+    db.execute("ALTER TABLE outbox ADD COLUMN channel TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_outbox_channel ON outbox (channel, status) WHERE channel IS NOT NULL")
+    db["channel_sends"].create({"id": int, "channel": str, "at": float, "outbox_id": int}, pk="id")
+    db["channel_sends"].create_index(["channel", "at"])
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -236,6 +272,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_lighter_document_indexes", _m008_lighter_document_indexes),
     ("009_batch_newest", _m009_batch_newest),
     ("010_incidents", _m010_incidents),
+    ("011_web", _m011_web),
+    ("012_channels", _m012_channels),
 ]
 
 

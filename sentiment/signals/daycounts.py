@@ -25,10 +25,11 @@ def local_days(stamps: Iterable[str], tz: tzinfo) -> set[date]:
 
 
 def touched_days(db: sqlite_utils.Database, low: int, high: int, tz: tzinfo) -> set[date]:
-    """Local days of the documents whose analyses have rowids in (low, high]."""
+    """Local days of the documents with their own date whose analyses have rowids in (low, high]
+    (a follow-up dated when first seen counts nowhere, so its day needs no recount)."""
     hours = db.execute(
         "SELECT DISTINCT substr(d.created_at, 1, 13) || substr(d.created_at, 20) FROM analyses a"
-        " JOIN documents d ON d.id = a.document_id WHERE a.rowid > ? AND a.rowid <= ?", [low, high])
+        f" JOIN documents d ON d.id = a.document_id WHERE a.rowid > ? AND a.rowid <= ? AND {OWN_DATE}", [low, high])
     days: set[date] = set()
     for (stamp,) in hours:
         if stamp:

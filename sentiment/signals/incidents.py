@@ -36,6 +36,7 @@ CURSOR = "incidents.cursor"
 # Duplicates and topics read the whole recent window, not only the new analyses: at most once
 # per CONTENT_EVERY, and only when analyses arrived since they last ran ("<rowid> <utc time>").
 CONTENT, CONTENT_EVERY = "incidents.content", timedelta(hours=1)
+QUIET_THROUGH = "incidents.quiet_through"  # quiet close has looked at incidents last seen before this
 IMMEDIATE = ("critical", "high")  # severities that open an incident at the first document
 QUIET_NOTE = "无新证据 {days} 天，自动关闭"
 BACKFILL_NOTE = "证据早于静默期，自动关闭"
@@ -437,10 +438,15 @@ def _close_quiet(ctx: _Context) -> None:
     """Resolve (as `system`) the open incidents without evidence for the quiet period."""
     db = ctx.db
     cutoff = stored(ctx.now - ctx.quiet)
+    # only incidents that went quiet since the last run: the older ones were closed then (or
+    # reopened by a person since, who then decides), so a cycle does not read all history
+    since = _state(db, QUIET_THROUGH) or ""
     rows = db.execute(
         "SELECT i.id, coalesce(t.state, 'new'), i.owners FROM incidents i"
-        " LEFT JOIN triage t ON t.item_key = 'incident:' || i.id WHERE i.last_seen < ?"
-        " AND coalesce(t.state, 'new') NOT IN ('resolved', 'ignored') ORDER BY i.id", [cutoff]).fetchall()
+        " LEFT JOIN triage t ON t.item_key = 'incident:' || i.id WHERE i.last_seen < ? AND i.last_seen >= ?"
+        " AND coalesce(t.state, 'new') NOT IN ('resolved', 'ignored') ORDER BY i.id", [cutoff, since]).fetchall()
+    if cutoff > since:
+        _set_state(db, QUIET_THROUGH, cutoff)
     note = QUIET_NOTE.format(days=_days(ctx.settings.incidents.quiet_days))
     for iid, state, owners in rows:
         key = f"incident:{iid}"
