@@ -357,6 +357,36 @@ print(json.dumps({"seconds": time.perf_counter() - started, "detail": detail}, e
 """
 
 
+CONTENT_PASS = """
+import json, sys, time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from sentiment import store
+from sentiment.config import load_settings
+from sentiment.signals import evidence
+settings = load_settings(config=Path(sys.argv[1]), env={})
+db = store.open_db(settings.db)
+opts = replace(settings.clusters, tz=settings.tz)
+now = datetime.now(settings.tz)
+start = now - timedelta(days=settings.incidents.window_days)
+started = time.perf_counter()
+found = len(evidence.manipulation(db, opts, start, now)) + len(evidence.topics(db, opts, start, now))
+print(json.dumps({"seconds": time.perf_counter() - started, "evidence": found}))
+"""
+
+
+def time_content_pass(workdir: Path) -> float | None:
+    """The hourly part of the incident update: duplicates and topics over the recent window."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
+    proc = subprocess.run([sys.executable, "-c", CONTENT_PASS, str(workdir / "sentiment.toml")], capture_output=True,
+                          text=True, env=env, cwd=workdir)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    except (json.JSONDecodeError, IndexError, KeyError):
+        return None
+
+
 def time_analyze_job(workdir: Path) -> tuple[float | None, dict[str, Any], str | None]:
     """The worker's analyze job (analysis of what is pending, incident update, alerts), timed in a
     process of its own with the model and rules already loaded. The `runs` table keeps whole
@@ -431,15 +461,17 @@ def incremental(gen: Any, run: Callable[..., Call], workdir: Path, db_path: Path
     detail = detail or run_detail
     idle_s, _, _ = time_analyze_job(workdir)
     idle, _, _ = run_cycle(run, db_path)
+    content_s = time_content_pass(workdir)
     log(f"the new day {info['day']} already held {same_day} documents ({first_seen} of them follow-ups without a "
         f"date of their own, dated when first seen)")
     result = {"store_documents": store_docs, "new_documents": new, "ingest_s": ingested.seconds,
               "same_day_documents": same_day, "same_day_first_seen": first_seen,
               "cycle_s": call.seconds, "analyze_s": analyze_s, "idle_cycle_s": idle.seconds, "idle_analyze_s": idle_s,
-              "incidents": detail.get("incidents")}
+              "content_s": content_s, "incidents": detail.get("incidents")}
     log(f"store {store_docs} documents + one day ({new} new documents): ingest+analyze {ingested.seconds:.2f}s; "
         f"analyze job (incident update, alerts) {_fmt(analyze_s)}, then `run --once` {call.seconds:.2f}s; "
-        f"nothing new: analyze job {_fmt(idle_s)}, `run --once` {idle.seconds:.2f}s")
+        f"nothing new: analyze job {_fmt(idle_s)}, `run --once` {idle.seconds:.2f}s; "
+        f"hourly duplicates and topics pass {_fmt(content_s)}")
     if detail.get("incidents") is not None:
         log(f"  incident update: {json.dumps(detail.get('incidents'), ensure_ascii=False)[:300]}")
     return result
@@ -520,6 +552,10 @@ def main() -> None:
                 print(f"[{'PASS' if ok else 'FAIL'}] cycle after one more day: {_fmt(a)} at {small['store_documents']} "
                       f"documents, {_fmt(b)} at {large['store_documents']} documents: x{ratio:.2f} for a store "
                       f"x{store_ratio:.1f} larger (target: about the same, <= x1.5)")
+                c1, c2 = small.get("content_s"), large.get("content_s")
+                if c1 and c2:
+                    print(f"  hourly duplicates and topics pass (recent window, not per cycle): {_fmt(c1)} at "
+                          f"{small['store_documents']} documents, {_fmt(c2)} at {large['store_documents']}: x{c2 / c1:.2f}")
             else:
                 print("  (--big N adds a store of about N documents for the ratio)")
         print(f"\n{'ALL PASS' if all(results) else 'SOME FAIL'} in {time.perf_counter() - started:.0f}s")
