@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml sentiment/lang/_dag.c
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,15 @@ $(STAMP): setup.cfg setup.py pyproject.toml sentiment/lang/_dag.c
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The console's browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download needs the network): install it with apt when it is missing; they fail without it.
+browser:
+	@test -x /usr/bin/chromium || command -v chromium >/dev/null || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) || \
+	  { echo "Chromium is missing and could not be installed: apt-get install chromium (as root)"; exit 1; }
 
 # `make demo` works in ./demo/, rebuilt on every run: its own sentiment.toml (from `sentiment
 # init`), store, inbox, outbox; never ./sentiment.db or a SENTIMENT_* setting of your shell.
@@ -41,7 +49,7 @@ demo: $(STAMP)
 	@echo "(delivered copies in $(DEMO)/outbox/sent/; the store is $(DEMO)/sentiment.db: try"
 	@echo " $(BIN)/sentiment --config $(DEMO)/sentiment.toml status)"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

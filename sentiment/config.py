@@ -144,6 +144,37 @@ class WebSettings:
     base_url: str | None = None
 
 
+# [channels.<name>]: group robots beside mail (sentiment.reports.channels delivers to them).
+CHANNEL_TYPES = ("dingtalk", "wecom", "feishu")
+CHANNEL_KEYS = frozenset({"type", "url", "secret", "mention", "timeout"})
+SIGNED_CHANNEL_TYPES = ("dingtalk", "feishu")  # robots that sign requests with a secret
+DEFAULT_CHANNEL_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """[channels.<name>]: one group robot. `url` (it carries the robot's token) and `secret` are
+    secrets: never printed (not in repr; `safe_url` shows the host only)."""
+
+    name: str
+    type: str
+    url: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+    mention: tuple[str, ...] = ()
+    timeout: float = DEFAULT_CHANNEL_TIMEOUT
+
+    @property
+    def safe_url(self) -> str:
+        """The robot's address without path and token, for messages and listings."""
+        match = re.match(r"(https?://[^/?#]+)", self.url)
+        return (match[1] if match else "?") + "/…"
+
+
+def channel_env(name: str, what: str) -> str:
+    """SENTIMENT_CHANNEL_<NAME>_<WHAT>: the name upper-cased, `-` as `_`."""
+    return f"SENTIMENT_CHANNEL_{name.upper().replace('-', '_')}_{what}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Paths are absolute once loaded."""
@@ -165,6 +196,8 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
+    audience_channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # audience -> channel names
     clusters: ClusterOptions = field(default_factory=ClusterOptions)  # its tz is `timezone`'s
     paths: Mapping[str, Path] = field(default_factory=dict)
 
@@ -310,7 +343,7 @@ def _audiences(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     for name, table in _section(data, "audiences").items():
         if not isinstance(table, dict):
             raise ConfigError(f"[audiences.{name}] must be a table with to = [...]")
-        _check_keys(f"audiences.{name}", table, {"to"})
+        _check_keys(f"audiences.{name}", table, {"to", "channels"})
         to = table.get("to", [])
         if isinstance(to, str):
             to = [to]
@@ -442,6 +475,86 @@ def _web(data: Mapping[str, Any]) -> WebSettings:
     return WebSettings(host=host.strip(), port=port, base_url=base)
 
 
+def _channel(name: str, table: Any, env: Mapping[str, str]) -> ChannelSettings:
+    where = f"[channels.{name}]"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+        raise ConfigError(f"{where}: a channel name takes letters, digits, '-' and '_' (e.g. cs-dingtalk)")
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where} must be a table: type = "dingtalk", url = "https://..."')
+    _check_keys(f"channels.{name}", table, set(CHANNEL_KEYS))
+    kind = table.get("type")
+    if kind not in CHANNEL_TYPES:
+        raise ConfigError(f'{where} type: expected "dingtalk", "wecom" or "feishu", got {kind!r}')
+    url_env, secret_env = channel_env(name, "URL"), channel_env(name, "SECRET")
+    url = env.get(url_env) or table.get("url")
+    if url is None:
+        raise ConfigError(f"{where} url: missing (the robot's webhook address, or set {url_env})")
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s#]*)?", url.strip()):
+        source = url_env if env.get(url_env) else "url"  # the value itself carries the token: not shown
+        raise ConfigError(f"{where} {source}: expected the robot's http(s) webhook address "
+                          "(like https://oapi.dingtalk.com/robot/send?access_token=...)")
+    secret = env.get(secret_env) or table.get("secret")
+    if secret is not None and (not isinstance(secret, str) or not secret.strip()):
+        raise ConfigError(f"{where} secret: expected the robot's signing secret (or set {secret_env})")
+    if secret and kind not in SIGNED_CHANNEL_TYPES:
+        raise ConfigError(f"{where} secret: {kind} robots do not sign requests; remove it (or {secret_env})")
+    return ChannelSettings(name=name, type=kind, url=url.strip(), secret=secret.strip() if secret else None,
+                           mention=_mentions(where, kind, table.get("mention", [])),
+                           timeout=_channel_timeout(where, table.get("timeout", DEFAULT_CHANNEL_TIMEOUT)))
+
+
+def _mentions(where: str, kind: str, value: Any) -> tuple[str, ...]:
+    """Who a critical item @-mentions: phone numbers (dingtalk), user ids (wecom, feishu); never everyone."""
+    what = "phone numbers" if kind == "dingtalk" else "user ids"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} mention: expected a list of {what}")
+    pattern = r"\+?[0-9][0-9-]{4,19}" if kind == "dingtalk" else r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+    for person in value:
+        if person.strip().lower() in ("all", "@all"):
+            raise ConfigError(f"{where} mention: {person!r} would notify everyone; list the people instead")
+        if not re.fullmatch(pattern, person.strip()):
+            raise ConfigError(f"{where} mention: {person!r} is not one of the {what} a {kind} robot can @")
+    return tuple(dict.fromkeys(v.strip() for v in value))
+
+
+def _channel_timeout(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_MAIL_TIMEOUT:
+        raise ConfigError(f"{where} timeout: expected a number of seconds above 0 and at most "
+                          f"{MAX_MAIL_TIMEOUT:g}, got {value!r}")
+    return float(value)
+
+
+def _channels(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, ChannelSettings]:
+    result = {name: _channel(name, table, env) for name, table in _section(data, "channels").items()}
+    seen: dict[str, str] = {}
+    for name in result:
+        other = seen.setdefault(channel_env(name, ""), name)
+        if other != name:
+            raise ConfigError(f"[channels.{name}] and [channels.{other}] share the environment variables "
+                              f"{channel_env(name, 'URL')} and _SECRET: rename one")
+    return result
+
+
+def _audience_channels(data: Mapping[str, Any], channels: Mapping[str, ChannelSettings]) -> dict[str, tuple[str, ...]]:
+    """[audiences.<name>] channels = [...]: names of [channels.<name>] tables."""
+    result: dict[str, tuple[str, ...]] = {}
+    for audience, table in _section(data, "audiences").items():
+        names = table.get("channels", []) if isinstance(table, dict) else []
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"[audiences.{audience}] channels: expected a list of channel names")
+        for name in names:
+            if name not in channels:
+                raise ConfigError(f"[audiences.{audience}] channels: unknown channel {name!r} "
+                                  f"(configured: {', '.join(sorted(channels)) or 'none; add [channels.' + name + ']'})")
+        if names:
+            result[audience] = tuple(dict.fromkeys(names))
+    return result
+
+
 def _incidents(data: Mapping[str, Any]) -> IncidentSettings:
     table = _section(data, "incidents")
     _check_keys("incidents", table, INCIDENT_KEYS)
@@ -533,10 +646,11 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
     store = _section(data, "store")
     _check_keys("store", store, {"db"})
     _check_keys("", data, {"general", "store", "paths", "model", "rules", "ingest", "mail", "audiences",
-                           "schedule", "alerts", "digest", "clusters", "incidents", "web"})
+                           "schedule", "alerts", "digest", "clusters", "incidents", "web", "channels"})
     paths = _section(data, "paths")
     _check_keys("paths", paths, {"inbox", "processed", "failed"})
     audiences = _audiences(data)
+    channels = _channels(data, env)
     return Settings(
         db=_path(base, store.get("db", DEFAULT_DB_NAME), "[store] db").resolve(),
         config_path=config_path,
@@ -555,6 +669,8 @@ def build_settings(data: dict[str, Any], config_path: Path | None, env: Mapping[
         alerts=_alerts(data),
         incidents=_incidents(data),
         web=_web(data),
+        channels=channels,
+        audience_channels=_audience_channels(data, channels),
         clusters=_clusters(data, ZoneInfo(timezone)),
         paths={k: _path(base, paths.get(k, k), f"[paths] {k}") for k in ("inbox", "processed", "failed")},
     )

@@ -180,7 +180,7 @@ def _m011_web(db: sqlite_utils.Database) -> None:
     db["signin_attempts"].create_index(["user_name", "at"])
     db["signin_attempts"].create_index(["ip", "at"])
     # external content (the text stays in `documents` only); no triggers on documents (ingest speed):
-    # sentiment.web.search indexes new rows by a cursor. trigram: substring search in Chinese without a
+    # sentiment.reports.search indexes new rows by a cursor. trigram: substring search in Chinese without a
     # segmenter (queries of 3+ characters; shorter ones are scanned). Without FTS5 or trigram (SQLite
     # before 3.34) the table is left out and search scans.
     try:

@@ -61,6 +61,30 @@ def load(tmp_path: Path, text: str) -> Settings:
     ("[triage]\nsla_hours = 4\n", "top level: unknown key 'triage'"),
     # a section that must be a table
     ('digest = "daily"\n', "[digest] must be a table"),
+    # [channels.<name>] and [audiences.<name>] channels
+    ('[channels.cs]\ntype = "slack"\nurl = "https://x"\n',
+     '[channels.cs] type: expected "dingtalk", "wecom" or "feishu", got \'slack\''),
+    ('[channels.cs]\ntype = "wecom"\n', "[channels.cs] url: missing (the robot's webhook address, or set"
+                                        " SENTIMENT_CHANNEL_CS_URL)"),
+    ('[channels.cs]\ntype = "wecom"\nurl = "qyapi.weixin.qq.com/send?key=TOKEN"\n',
+     "[channels.cs] url: expected the robot's http(s) webhook address"),
+    ('[channels.cs]\ntype = "wecom"\nurl = "https://x"\nsecret = "s"\n',
+     "[channels.cs] secret: wecom robots do not sign requests"),
+    ('[channels.cs]\ntype = "wecom"\nurl = "https://x"\ntoken = "t"\n',
+     "[channels.cs]: unknown key 'token' (allowed: mention, secret, timeout, type, url)"),
+    ('[channels.cs]\ntype = "dingtalk"\nurl = "https://x"\nmention = ["@all"]\n',
+     "[channels.cs] mention: '@all' would notify everyone; list the people instead"),
+    ('[channels.cs]\ntype = "dingtalk"\nurl = "https://x"\nmention = ["zhangsan"]\n',
+     "[channels.cs] mention: 'zhangsan' is not one of the phone numbers a dingtalk robot can @"),
+    ('[channels.cs]\ntype = "feishu"\nurl = "https://x"\ntimeout = 0\n',
+     "[channels.cs] timeout: expected a number of seconds above 0 and at most 600, got 0"),
+    ('[channels."客服群"]\ntype = "feishu"\nurl = "https://x"\n', "[channels.客服群]: a channel name takes letters"),
+    ('[channels.cs-x]\ntype = "wecom"\nurl = "https://x"\n[channels.cs_x]\ntype = "wecom"\nurl = "https://y"\n',
+     "share the environment variables SENTIMENT_CHANNEL_CS_X_URL"),
+    ('[audiences.cs]\nchannels = ["cs-ding"]\n',
+     "[audiences.cs] channels: unknown channel 'cs-ding' (configured: none; add [channels.cs-ding])"),
+    ('[channels.cs-dingtalk]\ntype = "wecom"\nurl = "https://x"\n[audiences.cs]\nchannels = "cs-ding"\n',
+     "[audiences.cs] channels: unknown channel 'cs-ding' (configured: cs-dingtalk)"),
 ])
 def test_unknown_keys_and_bad_values_are_refused_at_load(tmp_path: Path, toml: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -114,7 +138,7 @@ def test_default_config_loads_with_every_commented_key_enabled(tmp_path: Path) -
     text = default_config_text()
     assert text == DEFAULT_CONFIG.read_text(encoding="utf-8")
     load(tmp_path, text)
-    enabled = re.sub(r"(?m)^# ?((?:\[[\w.]+\]|[a-z_]+ = ).*)$", r"\1", text)
+    enabled = re.sub(r"(?m)^# ?((?:\[[\w.-]+\]|[a-z_]+ = ).*)$", r"\1", text)
     assert enabled.count("\n[") > text.count("\n[")
     settings = load(tmp_path, enabled)
     assert settings.mail.host == "smtp.example.com" and settings.ingest.aliases["text"] == ("买家心得",)
@@ -128,3 +152,35 @@ def test_default_config_loads_with_every_commented_key_enabled(tmp_path: Path) -
     assert "[digest.sections]" in text and "[incidents.sla]" in text
     assert settings.incidents.sla["critical"].total_seconds() == 3600 and settings.incidents.quiet_days == 14
     assert settings.web.base_url == "https://monitor.example.com" and settings.web.port == 8080
+    assert settings.audience_channels == {"cs": ("cs-dingtalk",), "pr": ("pr-feishu",)}
+    assert settings.channels["cs-dingtalk"].type == "dingtalk" and settings.channels["pr-feishu"].type == "feishu"
+    from sentiment.config import CHANNEL_KEYS
+
+    body = text.split("[channels.cs-dingtalk]\n", 1)[1].split("\n\n", 1)[0]
+    assert [k for k in CHANNEL_KEYS if not re.search(rf"(?m)^#? ?{k} = ", body)] == []
+
+
+def test_channel_secrets_come_from_the_environment_and_are_never_shown(tmp_path: Path) -> None:
+    config = tmp_path / "sentiment.toml"
+    config.write_text("""
+[channels.cs-dingtalk]
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=FILE"
+mention = ["13800000000"]
+
+[audiences.cs]
+channels = ["cs-dingtalk"]
+""", encoding="utf-8")
+    env = {"SENTIMENT_CHANNEL_CS_DINGTALK_SECRET": "SECenv",
+           "SENTIMENT_CHANNEL_CS_DINGTALK_URL": "https://oapi.dingtalk.com/robot/send?access_token=ENV"}
+    settings = load_settings(config=config, env=env)
+    channel = settings.channels["cs-dingtalk"]
+    assert (channel.secret, channel.url) == ("SECenv", "https://oapi.dingtalk.com/robot/send?access_token=ENV")
+    assert channel.mention == ("13800000000",) and channel.timeout == 10 and dict(settings.audiences) == {"cs": ()}
+    assert "SECenv" not in repr(settings) and "ENV" not in repr(settings) and "access_token" not in repr(settings)
+    assert channel.safe_url == "https://oapi.dingtalk.com/…"
+    assert load_settings(config=config, env={}).channels["cs-dingtalk"].secret is None
+    with pytest.raises(ConfigError) as bad:
+        load_settings(config=config, env={"SENTIMENT_CHANNEL_CS_DINGTALK_URL": "oapi.dingtalk.com?access_token=ENV"})
+    assert str(bad.value) == ("[channels.cs-dingtalk] SENTIMENT_CHANNEL_CS_DINGTALK_URL: expected the robot's http(s)"
+                              " webhook address (like https://oapi.dingtalk.com/robot/send?access_token=...)")

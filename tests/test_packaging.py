@@ -22,6 +22,11 @@ def test_wheel_carries_rules_templates_model_and_config(tmp_path):
     for template in ("base.html", "base.txt", "digest.html", "digest.txt", "alert.html", "alert.txt"):
         assert f"sentiment/resources/templates/{template}" in names
     assert "sentiment/models/default.json.gz" in names
+    # the web console's pages, assets and assignment mail
+    for page in ("base.html", "queue.html", "incident.html", "search.html", "dashboard.html", "login.html",
+                 "mail/assign.html", "mail/assign.txt"):
+        assert f"sentiment/web/templates/{page}" in names
+    assert {"sentiment/web/static/app.css", "sentiment/web/static/app.js"} <= names
     assert "sentiment/default_config.toml" in names
     assert any(n.startswith("sentiment/lang/_dag.") and n.endswith(".so") for n in names)  # the C DAG scan
     # every module of the source tree (an installed `sentiment` command imports sentiment.cli)

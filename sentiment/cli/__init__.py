@@ -5,7 +5,9 @@ that its commands register on the group.
 """
 from __future__ import annotations
 
-from sentiment.cli import analysis, clusters, export, ingest, mail, rules, triage, worker
+from sentiment.cli import analysis, clusters, export, ingest, mail, rules, triage, web, worker
+from sentiment.cli import channels
 from sentiment.cli.base import cli, main
 
-__all__ = ["cli", "main", "analysis", "clusters", "export", "ingest", "mail", "rules", "triage", "worker"]
+__all__ = ["cli", "main", "analysis", "channels", "clusters", "export", "ingest", "mail", "rules", "triage",
+           "web", "worker"]

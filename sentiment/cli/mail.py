@@ -90,13 +90,13 @@ def digest(env: Env, day: str | None, audience: str, send: bool, resend: bool, o
         ids = digestmod.queue_digests(db, settings, the_day, names, now=now, resend=resend)
         rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)}
         results = [{"audience": n, "id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"],
-                    "status": rows[i]["status"]} for n, i in zip(names, ids)]
+                    "channel": rows[i]["channel"], "status": rows[i]["status"]} for n, i in zip(names, ids)]
     report = mailer.send_pending(db, settings, now) if send else None
     if as_json:
         emit_json({"date": the_day.isoformat(), "digests": results, "send": report})
         return
     for r in results:
-        click.echo(f"{r['audience']}: {r['eml']}  {r['subject']}")
+        click.echo(f"{r['audience']}: {r['eml'] or '→ ' + str(r.get('channel'))}  {r['subject']}")
         if "html" in r:
             click.echo(f"{r['audience']}: {r['html']}")
     if report is not None:
@@ -124,13 +124,14 @@ def alerts(env: Env, send: bool, as_json: bool) -> None:
     ids = alertsmod.queue_alerts(db, env.settings, now, rules=rules)
     report = mailer.send_pending(db, env.settings, now) if send else None
     rows = {r["id"]: r for r in mailer.list_outbox(db, limit=1_000_000)} if ids else {}
-    queued = [{"id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"]} for i in ids]
+    queued = [{"id": i, "subject": rows[i]["subject"], "eml": rows[i]["eml_path"], "channel": rows[i]["channel"]}
+              for i in ids]
     if as_json:
         emit_json({"queued": queued, "send": report})
         return
     click.echo(f"queued {len(queued)} alert(s)")
     for q in queued:
-        click.echo(f"  #{q['id']} {q['eml']}  {q['subject']}")
+        click.echo(f"  #{q['id']} {q['eml'] or '→ ' + str(q['channel'])}  {q['subject']}")
     if report is not None:
         _echo_report(report)
 
@@ -165,8 +166,10 @@ def outbox(ctx: click.Context, status: str | None, limit: int, as_json: bool) ->
             click.echo(f"{'-':<6} held       alert  {r['reason']:<12} goes {r['due_at'] or 'once recipients are configured'}"
                        f"  {r['subject']}")
             continue
-        click.echo(f"#{r['id']:<5} {r['status']:<10} {r['kind']:<6} {r['audience'] or '-':<8} "
-                   f"tries {r['attempts']}  {r['subject']}")
+        to = f" → {r['channel']}" if r.get("channel") else ""  # a group robot's message
+        waits = f"  waits until {r['next_attempt_at']}" if r.get("channel") and r["status"] == "pending" else ""
+        click.echo(f"#{r['id']:<5} {r['status']:<10} {r['kind']:<6} {r['audience'] or '-':<8}{to} "
+                   f"tries {r['attempts']}{waits}  {r['subject']}")
         if r["last_error"] and r["status"] != "sent":
             click.echo(f"       last error: {r['last_error']}")
 

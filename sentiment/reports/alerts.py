@@ -54,7 +54,7 @@ from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMes
                                       local_minute, make_env, render_pair, short, state_name, MAIL_BUDGET)
 from sentiment.signals import triage
 from sentiment.store import transaction
-from sentiment.times import between, stored
+from sentiment.times import between, parse_moment, stored
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +122,6 @@ def _worst(severities: Iterable[str | None]) -> str | None:
     return min((s for s in severities if s), key=_rank, default=None)
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
 # ------------------------------------------------------------------ reading the store
 
 def _pending(db: sqlite_utils.Database, now: datetime, recent: timedelta) -> dict[str, list[dict[str, Any]]]:
@@ -177,7 +167,7 @@ def _chunked(db: sqlite_utils.Database, sql: str, ids: Sequence[str]) -> list[di
 def _last_alerts(db: sqlite_utils.Database, ids: Sequence[str]) -> dict[str, datetime]:
     rows = _chunked(db, "SELECT rule_id, max(created_at) AS at FROM alerted WHERE rule_id IN ({marks})"
                         " GROUP BY rule_id", ids)
-    return {r["rule_id"]: moment for r in rows if (moment := _parse(r["at"])) is not None}
+    return {r["rule_id"]: moment for r in rows if (moment := parse_moment(r["at"])) is not None}
 
 
 def _state(states: Mapping[str, Any], incident_id: str) -> str:
@@ -302,7 +292,7 @@ def _incident(row: dict[str, Any], state: str, docs: list[dict[str, Any]], by_id
     counts = _rule_counts(row.get("rules"))
     known = sorted({*(r for d in docs for r in d["rule_ids"]), *counts} & set(by_id))
     severity, alerted = row.get("severity"), row.get("alerted_severity")
-    opened = _parse(row.get("opened_at"))
+    opened = parse_moment(row.get("opened_at"))
     reopened = alerted is not None and last is not None and opened is not None and opened > last
     first = alerted is None or reopened
     if first:
@@ -462,7 +452,7 @@ def held_rows(db: sqlite_utils.Database, settings: Settings, now: datetime) -> l
 def _incident_view(incident: _Incident, settings: Settings, now: datetime, listed: int) -> dict[str, Any]:
     """Plain data of one incident as alerts and summaries show it; documents newest first."""
     tz, row = settings.tz, incident.row
-    due = _parse(row.get("due_at"))
+    due = parse_moment(row.get("due_at"))
     docs = [alert_doc_view(d, d["terms"], tz) for d in incident.docs[::-1][:listed]]
     return {
         "id": incident.id, "kind": row.get("kind"), "severity": incident.severity,

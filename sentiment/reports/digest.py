@@ -42,6 +42,8 @@ import sqlite_utils
 from sentiment.config import DIGEST_SECTIONS, Settings
 from sentiment.errors import ConfigError
 from sentiment.reports import outbox as mailer
+from sentiment.reports.channels.queue import channels_of, chat_key, queue_chat
+from sentiment.reports.channels.render import chat_digest
 from sentiment.reports.export import _ORDER_SQL
 from sentiment.reports.render import (BODY_BUDGET, KIND_NAMES, SEVERITY_NAMES, SEVERITY_RANK, RenderedMessage,
                                       alert_doc_view, audience_name, category_name, digest_subject, highlight,
@@ -51,7 +53,7 @@ from sentiment.rules.loader import load_ruleset
 from sentiment.rules.records import Rule
 from sentiment.signals import triage
 from sentiment.signals.daycounts import newest_by_source
-from sentiment.times import between, day_bounds, stored
+from sentiment.times import between, day_bounds, parse_moment, stored
 
 log = logging.getLogger(__name__)
 
@@ -155,16 +157,6 @@ def _owned(owners: str | None, audience: str) -> bool:
     """`owners` is a comma list of audiences; an incident naming none goes to every audience."""
     names = {o.strip() for o in (owners or "").split(",") if o.strip()}
     return not names or audience in names
-
-
-def _moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _json(value: str | None) -> dict[str, Any]:
@@ -305,7 +297,7 @@ def _praise_only(db: sqlite_utils.Database, ids: Sequence[str]) -> set[str]:
 def _order_key(c: Mapping[str, Any]) -> tuple[Any, ...]:
     """Severity first (critical > high > medium > low), then overdue first, then size (larger
     first), then the newest evidence first; the id breaks ties."""
-    last = _moment(c["last_seen"])
+    last = parse_moment(c["last_seen"])
     return (SEVERITY_RANK.get(c["severity"] or "", 9), 0 if c["overdue"] else 1, -(c["size"] or 0),
             -(last.timestamp() if last else 0.0), c["id"])
 
@@ -333,7 +325,7 @@ def _incidents(db: sqlite_utils.Database, start: datetime, end: datetime, audien
             groups["overdue"].append(c)
     for key in OPEN_GROUPS:
         groups[key].sort(key=_order_key)
-    groups["closed"].sort(key=lambda c: (-(_moment(c["resolved_at"]) or start).timestamp(), *_order_key(c)))
+    groups["closed"].sort(key=lambda c: (-(parse_moment(c["resolved_at"]) or start).timestamp(), *_order_key(c)))
     listed = {key: groups[key][:LIMITS[key]] for key in groups}
     shown = [c for key in listed for c in listed[key]]
     examples = _examples(db, shown, start, end, tz, praise)
@@ -376,7 +368,7 @@ def _examples(db: sqlite_utils.Database, shown: list[dict[str, Any]], start: dat
             pool = [r for r in pool if not r["positive"]]
 
         def rank(r: Mapping[str, Any]) -> tuple[Any, ...]:
-            at = _moment(r["created_at"])
+            at = parse_moment(r["created_at"])
             stamp = at.timestamp() if at else 0.0
             return (0 if lo <= stamp < hi else 1, 0 if r["negative"] else 1, -stamp, r["id"])
 
@@ -407,6 +399,7 @@ def _incident(c: Mapping[str, Any], examples: list[dict[str, Any]], tz: ZoneInfo
         "closed_by": (SYSTEM_NAME if by == SYSTEM else by) if closed else None,
         "note": short(c["note"], 60) if closed and c["note"] else None,
         "examples": examples,
+        "url": None,  # the incident's page in the web console, with [web] base_url (`link_incidents`)
     }
 
 
@@ -574,7 +567,22 @@ def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, d
     data["quiet"] = bool(data["freshness"]["covered"] and data["headline"]["negatives"] == 0 and not pending
                          and not any(data[s]["total"] for s in SECTIONS if s != "incidents" and data[s] is not None))
     data["correction"] = False
+    link_incidents(data["incidents"], settings.web.base_url)
     return data
+
+
+def incident_url(base_url: str | None, incident_id: str) -> str | None:
+    """The incident's page in the web console (`sentiment web`), when [web] base_url is set."""
+    return f"{base_url.rstrip('/')}/incidents/{incident_id}" if base_url else None
+
+
+def link_incidents(incidents: Mapping[str, Any] | None, base_url: str | None) -> None:
+    """Give every listed incident its console link (`url`); nothing changes without a base_url."""
+    if not incidents or not base_url:
+        return
+    for key, _ in GROUPS:
+        for c in incidents[key]["items"]:
+            c["url"] = incident_url(base_url, c["id"])
 
 
 def freshness(db: sqlite_utils.Database, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
@@ -592,7 +600,8 @@ def freshness(db: sqlite_utils.Database, start: datetime, end: datetime, tz: Zon
 
 def _correction_key(db: sqlite_utils.Database, key: str) -> str:
     n = 1
-    while mailer.find(db, f"{key}:r{n}") is not None:
+    while db.execute("SELECT 1 FROM outbox WHERE key = ? OR key LIKE ?", [f"{key}:r{n}", f"{key}:r{n}:chat:%"]
+                     ).fetchone() is not None:
         n += 1
     return f"{key}:r{n}"
 
@@ -651,25 +660,34 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
     """Build, render and enqueue one digest per audience for `day` (once: key digest:<audience>:<day>).
 
     `resend`: queue a corrected digest even where one was queued (key digest:<audience>:<day>:r<N>),
-    marked 【更正】 in its subject and body."""
+    marked 【更正】 in its subject and body. The audience's channels ([audiences.<name>] channels) get it
+    as a chat summary under the key + `:chat:<channel>` (also a channel configured after the mail
+    went); the id returned is the mail's, or the first chat message's for an audience without mail."""
     configured = mailer.audiences(settings)
     names = list(audiences) if audiences is not None else sorted(configured)
     if rules is None:
         rules = load_default_rules(settings)
     ids = []
     for name in names:
-        recipients = configured.get(name)
-        if not recipients:
-            raise ConfigError(f"audience {name!r} has no recipients: add [audiences.{name}] to = [...]")
+        recipients, chats = configured.get(name), channels_of(settings, name)
+        if not recipients and not chats:
+            raise ConfigError(f"audience {name!r} has no recipients: add [audiences.{name}] to = [...]"
+                              " (or channels = [...])")
         key = f"digest:{name}:{day.isoformat()}"
-        existing = mailer.find(db, key)
-        if existing is not None and not resend:
+        found = [mailer.find(db, k) for k in ([key] if recipients else []) + [chat_key(key, c.name) for c in chats]]
+        existing = next((i for i in found if i is not None), None)
+        if existing is not None and not resend and None not in found:
             ids.append(existing)
             continue
         data = build_digest(db, settings, name, day, rules)
-        if existing is not None:
+        if existing is not None and resend:
             key, data["correction"] = _correction_key(db, key), True
         rendered = render_digest(data)
-        ids.append(mailer.enqueue(db, settings, key=key, kind="digest", audience=name, recipients=recipients,
-                                  message=rendered, now=now, meta={"day": day.isoformat()}))
+        queued = [mailer.enqueue(db, settings, key=key, kind="digest", audience=name, recipients=recipients,
+                                 message=rendered, now=now, meta={"day": day.isoformat()})] \
+            if recipients and (resend or mailer.find(db, key) is None) else []
+        queued += queue_chat(db, settings, key=key, kind="digest", audience=name, now=now or datetime.now(timezone.utc),
+                             meta={"day": day.isoformat()},
+                             render=lambda ch: chat_digest(data, rendered.subject, settings, ch))
+        ids.append(existing if existing is not None and not resend else queued[0])
     return ids

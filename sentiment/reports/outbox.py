@@ -14,6 +14,13 @@ SMTP it becomes `unknown` and is only resent by an explicit
 Every copy carries a Message-ID derived from the key, so a duplicate is
 recognisable. Hence: never sent twice by the software; at most one
 send can be lost to ambiguity, and it is reported, not hidden.
+
+Chat messages (rows with a `channel`, queued by `sentiment.reports.channels.queue`) go through the
+same states to the channel's group robot: `delivering` before the HTTP request, `unknown` when it
+went out and no answer came back. Per channel they go one at a time and in order (a message waiting
+for a retry holds back the later ones), within the robot's rate limit (`channels.ratelimit`): over
+it, they stay pending with `next_attempt_at`; a rate-limit answer makes them wait the platform's
+penalty without counting as a failed attempt.
 """
 from __future__ import annotations
 
@@ -35,6 +42,8 @@ import sqlite_utils
 
 from sentiment.config import DEFAULT_AUDIENCES, Settings, address_problem
 from sentiment.store import transaction
+from sentiment.reports.channels import ratelimit
+from sentiment.reports.channels.transport import ChatError, ChatTransport, make_chat_transport
 from sentiment.reports.transports import MailError, make_transport
 
 log = logging.getLogger(__name__)
@@ -44,7 +53,8 @@ BACKOFF_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 STATUSES = ("pending", "sending", "delivering", "sent", "failed", "unknown")
 LISTED = ("id", "key", "kind", "audience", "recipients", "subject", "status", "attempts", "next_attempt_at",
-          "last_error", "created_at", "sent_at", "eml_path")
+          "last_error", "created_at", "sent_at", "eml_path", "channel")
+CHAT_WAIT_BUDGET = 30.0  # seconds one send run may spend waiting for robots' rate limits, in all
 
 
 def audiences(settings: Settings) -> Mapping[str, tuple[str, ...]]:
@@ -176,10 +186,14 @@ def recover(db: sqlite_utils.Database, settings: Settings, now: datetime, idempo
     """Settle sends interrupted by a crash (lease expired): retry, or mark unknown if possibly delivered."""
     recovered = []
     with transaction(db):
-        rows = db.execute("SELECT id, status, key FROM outbox WHERE status IN ('sending', 'delivering')"
+        rows = db.execute("SELECT id, status, key, channel FROM outbox WHERE status IN ('sending', 'delivering')"
                           " AND next_attempt_at < ?", [iso(now)]).fetchall()
-        for outbox_id, status, key in rows:
-            if status == "sending" or idempotent:
+        for outbox_id, status, key, channel in rows:
+            if channel is not None and status == "delivering":
+                db.execute("UPDATE outbox SET status = 'unknown', last_error = ? WHERE id = ?", [
+                    f"interrupted after the request went to the {channel} robot: it may have been posted; not resent"
+                    f" automatically, check the group, then `sentiment outbox retry {outbox_id}` to resend", outbox_id])
+            elif status == "sending" or (idempotent and channel is None):
                 db.execute("UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?"
                            " WHERE id = ?", [iso(now), f"interrupted while {status} (crash or restart); retrying",
                                              outbox_id])
@@ -227,11 +241,13 @@ def run_clock(now: datetime) -> Callable[[], datetime]:
 
 
 def send_pending(db: sqlite_utils.Database, settings: Settings, now: datetime, transport: Any = None,
-                 limit: int = 200) -> dict[str, Any]:
+                 limit: int = 200, chat: Mapping[str, ChatTransport] | None = None) -> dict[str, Any]:
     """Deliver the due pending messages; returns {"sent": [...], "retrying": [...], "failed": [...], ...}.
 
     Each message is claimed (its lease taken) only when it is picked up, so runs that overlap share the
     messages and none is delivered twice; one message that cannot be delivered never stops the others.
+    Mail goes through `transport` (default: [mail]); chat messages through `chat` (channel name ->
+    transport; default: one per configured channel), see `_send_chat`.
     """
     if db.conn.in_transaction:
         raise RuntimeError("send_pending must not run inside a transaction (states must be committed)")
@@ -241,14 +257,14 @@ def send_pending(db: sqlite_utils.Database, settings: Settings, now: datetime, t
     report["recovered"] = recover(db, settings, now, idempotent)
     due = [r[0] for r in db.execute(
         "SELECT id FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-        " ORDER BY id LIMIT ?", [iso(now), limit]).fetchall()]
-    if not due:
-        return report
-    transport = transport if transport is not None else make_transport(settings.mail)
-    with transport:
-        for outbox_id in due:
-            if _claim(db, outbox_id, clock(), settings):  # else another run took it, or it is no longer due
-                _send_one(db, settings, now, clock, transport, outbox_id, report)
+        " AND channel IS NULL ORDER BY id LIMIT ?", [iso(now), limit]).fetchall()]
+    if due:
+        transport = transport if transport is not None else make_transport(settings.mail)
+        with transport:
+            for outbox_id in due:
+                if _claim(db, outbox_id, clock(), settings):  # else another run took it, or it is no longer due
+                    _send_one(db, settings, now, clock, transport, outbox_id, report)
+    _send_chat(db, settings, now, clock, chat or {}, report, limit)
     return report
 
 
@@ -291,6 +307,108 @@ def _report_failure(db: sqlite_utils.Database, outbox_id: int, attempts: int, ex
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------ chat channels
+
+def _chat_queue(db: sqlite_utils.Database, now: datetime, limit: int) -> dict[str, list[int]]:
+    """Per channel, the pending messages that may go now, in order: none while an earlier one of the
+    channel is being sent or is not due yet (waiting for a retry or the rate limit)."""
+    queue: dict[str, list[int]] = {}
+    blocked: set[str] = set()
+    for outbox_id, channel, status, due in db.execute(
+            "SELECT id, channel, status, next_attempt_at FROM outbox WHERE channel IS NOT NULL"
+            " AND status IN ('pending', 'sending', 'delivering') ORDER BY id").fetchall():
+        if channel in blocked:
+            continue
+        if status != "pending" or (due is not None and due > iso(now)) or sum(map(len, queue.values())) >= limit:
+            blocked.add(channel)
+            continue
+        queue.setdefault(channel, []).append(int(outbox_id))
+    return queue
+
+
+def _send_chat(db: sqlite_utils.Database, settings: Settings, now: datetime, clock: Callable[[], datetime],
+               chat: Mapping[str, ChatTransport], report: dict[str, Any], limit: int) -> None:
+    """Each channel's due messages in order, one at a time, within its robot's rate limit: a short wait
+    (up to the transport's `max_wait`) is waited out; a longer one leaves the rest pending until then."""
+    budget = time.monotonic() + CHAT_WAIT_BUDGET
+    for channel, ids in _chat_queue(db, now, limit).items():
+        transport = chat.get(channel)
+        if transport is None and channel in settings.channels:
+            transport = make_chat_transport(settings.channels[channel])
+        if transport is None:
+            for outbox_id in ids:
+                if _claim(db, outbox_id, clock(), settings):
+                    _report_failure(db, outbox_id, 1, MailError(
+                        f"channel {channel!r} is no longer configured (add [channels.{channel}] back, then"
+                        f" `sentiment outbox retry {outbox_id}`)", retryable=False), now, report)
+            continue
+        with transport:
+            for at, outbox_id in enumerate(ids):
+                wait = ratelimit.wait_seconds(db, channel, transport.limits)
+                if 0 < wait <= min(transport.max_wait, budget - time.monotonic()):
+                    time.sleep(wait)
+                    wait = ratelimit.wait_seconds(db, channel, transport.limits)
+                if wait > 0:
+                    _defer(db, ids[at:], clock() + timedelta(seconds=wait), report)
+                    break
+                if not _claim(db, outbox_id, clock(), settings) \
+                        or not _send_chat_one(db, settings, now, clock, transport, outbox_id, report):
+                    break  # taken by another run, or it waits for a retry: the later ones wait behind it
+
+
+def _defer(db: sqlite_utils.Database, ids: Sequence[int], until: datetime, report: dict[str, Any]) -> None:
+    with transaction(db):
+        db.conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+                            [[iso(until), i] for i in ids])
+    report.setdefault("waiting", []).extend({"id": i, "until": iso(until)} for i in ids)
+    log.info("outbox: %d chat message(s) wait for the robot's rate limit until %s", len(ids), iso(until))
+
+
+def _send_chat_one(db: sqlite_utils.Database, settings: Settings, now: datetime, clock: Callable[[], datetime],
+                   transport: ChatTransport, outbox_id: int, report: dict[str, Any]) -> bool:
+    """Post one claimed chat message; True when the channel's next message may follow now."""
+    attempts, posted = 1, False
+
+    def on_data() -> None:  # the request goes out next: from now on a missing answer is ambiguous
+        nonlocal posted
+        _set(db, outbox_id, status="delivering", next_attempt_at=iso(clock() + lease(settings)))
+        posted = True
+
+    try:
+        message, attempts, meta = db.execute("SELECT message, attempts, meta FROM outbox WHERE id = ?",
+                                             [outbox_id]).fetchone()
+        platform = json.loads(meta or "{}").get("platform", transport.platform.name)
+        if platform != transport.platform.name:
+            raise ChatError(f"rendered for {platform}, but [channels.{transport.channel.name}] is now"
+                            f" {transport.platform.name}: queue it again", retryable=False)
+        answer = transport.post(json.loads(message), on_data)
+    except ChatError as exc:
+        _record_post(db, transport, outbox_id, posted)
+        if exc.throttle is None:
+            _report_failure(db, outbox_id, attempts, exc, now, report)
+            return not (exc.retryable or exc.ambiguous)  # a failed message does not hold back the others
+        _set(db, outbox_id, status="pending", attempts=max(attempts - 1, 0), last_error=str(exc),
+             next_attempt_at=iso(clock() + timedelta(seconds=exc.throttle)))
+        report["retrying"].append({"id": outbox_id, "error": str(exc)})
+        return False
+    except Exception as exc:  # a bug or an unforeseen error: this message fails, the other channels still go
+        log.exception("outbox #%d: unexpected error while posting", outbox_id)
+        _record_post(db, transport, outbox_id, posted)
+        _report_failure(db, outbox_id, attempts, MailError(_short(exc), retryable=False, ambiguous=posted), now,
+                        report)
+        return False
+    _record_post(db, transport, outbox_id, posted)
+    _set(db, outbox_id, status="sent", sent_at=iso(now), next_attempt_at=None, last_error=None)
+    log.info("outbox #%d posted to %s: %s", outbox_id, transport.channel.name, answer.describe())
+    report["sent"].append(outbox_id)
+    return True
+
+
+def _record_post(db: sqlite_utils.Database, transport: ChatTransport, outbox_id: int, posted: bool) -> None:
+    if posted:  # the robot saw a request: it counts against its rate limit
+        ratelimit.record(db, transport.channel.name, outbox_id)
 
 
 def retry(db: sqlite_utils.Database, id: int | None = None, now: datetime | None = None) -> list[int]:

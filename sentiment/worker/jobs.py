@@ -24,6 +24,7 @@ from sentiment.reports.alerts import queue_alerts
 from sentiment.reports.digest import queue_digests
 from sentiment.reports.outbox import send_pending
 from sentiment.signals.incidents import update_incidents
+from sentiment.reports.search import update_index
 from sentiment.worker.inbox import InboxState, poll_inbox
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Jobs:
         if self.pipeline.rules is not None:
             detail["incidents"] = update_incidents(db, self.settings, now, rules=self.pipeline.rules).to_json()
         detail["alerts"] = len(queue_alerts(db, self.settings, now, rules=self.pipeline.rules))
+        detail["search_indexed"] = update_index(db)  # the console's full-text index, by its cursor
         return detail
 
     def digest(self, now: datetime, day: date | None = None) -> dict[str, Any]:
