@@ -27,6 +27,17 @@ def parse_stored(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def parse_moment(value: str | None) -> datetime | None:
+    """A stored ISO time as an aware datetime (naive ones are UTC), or None when empty or invalid."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
 def utcnow() -> str:
     """Now, for bookkeeping columns: UTC, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -213,18 +213,8 @@ def _next_state(action: str, state: str, ref: ItemRef) -> str:
 def _save_row(db: sqlite_utils.Database, ref: ItemRef, row: dict[str, Any] | None, old: str, new: str, *,
               by: str, now: str, note: str | None, assignee: str | None,
               owners: Mapping[str, Iterable[str]] | None) -> None:
-    row = dict(row or {})
-    resolved_at = row.get("resolved_at")
-    if new in CLOSED_STATES and old not in CLOSED_STATES:
-        resolved_at = now
-    elif new not in CLOSED_STATES:
-        resolved_at = None
-    db.execute(
-        "INSERT OR REPLACE INTO triage (item_key, kind, state, owner, assignee, note, resolved_at,"
-        " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [ref.key, ref.kind, new, ",".join(_owners_of(db, ref, owners)), assignee or row.get("assignee"),
-         note or row.get("note"), resolved_at, now, by],
-    )
+    _write_row(db, ref.key, ref.kind, row or {}, new, now, by, owner=",".join(_owners_of(db, ref, owners)),
+               assignee=assignee, note=note)
 
 
 def set_state(db: sqlite_utils.Database, key: str, kind: str, state: str, at: str, by: str, *,
@@ -232,6 +222,13 @@ def set_state(db: sqlite_utils.Database, key: str, kind: str, state: str, at: st
     """Set an item's state as the engine does (quiet close, reopen), keeping assignee and note.
     Log it with `log_entry`."""
     row = _triage_row(db, key) or {}
+    _write_row(db, key, kind, row, state, at, by, owner=owners if owners is not None else row.get("owner"))
+
+
+def _write_row(db: sqlite_utils.Database, key: str, kind: str, row: Mapping[str, Any], state: str, at: str,
+               by: str, *, owner: str | None, assignee: str | None = None, note: str | None = None) -> None:
+    """The item's triage row in `state`: resolved_at set on closing, cleared on reopening; the
+    assignee and note kept unless given."""
     old = row.get("state", "new")
     resolved_at = row.get("resolved_at")
     if state in CLOSED_STATES and old not in CLOSED_STATES:
@@ -241,8 +238,7 @@ def set_state(db: sqlite_utils.Database, key: str, kind: str, state: str, at: st
     db.execute(
         "INSERT OR REPLACE INTO triage (item_key, kind, state, owner, assignee, note, resolved_at,"
         " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [key, kind, state, owners if owners is not None else row.get("owner"), row.get("assignee"),
-         row.get("note"), resolved_at, at, by])
+        [key, kind, state, owner, assignee or row.get("assignee"), note or row.get("note"), resolved_at, at, by])
 
 
 def _owners_of(db: sqlite_utils.Database, ref: ItemRef,
