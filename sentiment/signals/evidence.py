@@ -84,9 +84,11 @@ def _doc(row: dict[str, Any], severity: str) -> Doc:
     return Doc(row["id"], row["created_at"], severity, row["item_id"], row["item_title"], dated=bool(row["dated"]))
 
 
-def poisson_tail(count: int, mean: float) -> float:
-    """P(X >= count) for X ~ Poisson(max(mean, SPIKE_FLOOR_MEAN))."""
-    lam = max(mean, SPIKE_FLOOR_MEAN)
+def poisson_tail(count: int, mean: float, floor: float = SPIKE_FLOOR_MEAN) -> float:
+    """P(X >= count) for X ~ Poisson(max(mean, floor))."""
+    lam = max(mean, floor)
+    if lam <= 0:
+        return 1.0 if count <= 0 else 0.0
     below = sum(math.exp(k * math.log(lam) - lam - math.lgamma(k + 1)) for k in range(count))
     return max(0.0, 1.0 - below)
 

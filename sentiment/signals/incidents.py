@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import lru_cache
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -283,12 +284,30 @@ def _apply(ctx: _Context, ev: Evidence) -> None:
         _store(ctx, ev, inc, walk)
 
 
+RULE_P = 1e-3  # a medium or low rule's window count this improbable for the item's baseline opens an incident
+
+
+@lru_cache(maxsize=4096)
+def _rare_count(expected: float) -> int:
+    """The smallest count with a Poisson tail below RULE_P for this expectation (1 for none): for a
+    small baseline, mean + 3 standard deviations is far less rare than it looks. Above 50 the
+    normal approximation (z = 3.09) serves."""
+    if expected <= 0:
+        return 1
+    if expected > 50:
+        return math.ceil(expected + 3.09 * math.sqrt(expected)) + 1
+    count = max(1, math.floor(expected))
+    while evidence.poisson_tail(count, expected, floor=0.0) >= RULE_P:
+        count += 1
+    return count
+
+
 class _Threshold:
     """For medium/low rule evidence: when it opens an incident, and when it still grows one.
 
     Critical and high documents open it at once. Others open it when the hit documents in the
-    category's window reach max(min_count, expected + k * sqrt(expected)), `expected` being the
-    item's daily baseline for the category times the window's days; an open incident takes them
+    category's window reach max(min_count, the count whose Poisson tail is below 1e-3), `expected`
+    being the item's daily baseline for the category times the window's days; an open incident takes them
     while the window stays at that level, so a rate that became the item's normal stops feeding
     it and it closes after the quiet period."""
 
@@ -314,8 +333,7 @@ class _Threshold:
 
     def _above(self, doc: Doc) -> list[Doc]:
         inside, expected = self.window(doc)
-        need = max(self.policy.min_count, math.ceil(expected + self.opts.spike_k * math.sqrt(expected)))
-        return inside if len(inside) >= need else []
+        return inside if len(inside) >= max(self.policy.min_count, _rare_count(round(expected, 3))) else []
 
     def opens(self, doc: Doc) -> list[Doc]:
         """The documents that open the incident at `doc`, or []."""
