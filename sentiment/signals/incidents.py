@@ -26,6 +26,7 @@ from sentiment.config import SEVERITY_ORDER, Settings
 from sentiment.rules.catalogue import FALLBACK_OWNERS
 from sentiment.signals import daycounts, evidence
 from sentiment.signals.candidates import ITEM_KEY_SQL, NOT_PLACEHOLDER, OWN_DATE, ClusterOptions
+from sentiment.signals.clusters import cluster_options
 from sentiment.signals.evidence import Doc, Evidence
 from sentiment.signals.triage import CLOSED_STATES, SYSTEM, log_entry, set_state
 from sentiment.store import incident_id, transaction
@@ -114,7 +115,7 @@ def update_incidents(db: sqlite_utils.Database, settings: Settings, now: datetim
         raise ValueError("update_incidents needs an aware `now`")
     report = IncidentReport()
     ctx = _Context(db, settings, now, now.astimezone(timezone.utc).isoformat(timespec="seconds"),
-                   policies(rules), _options(settings), report)
+                   policies(rules), cluster_options(settings), report)
     with transaction(db):
         _close_quiet(ctx)  # first: evidence arriving after a pause reopens rather than grows
         low = int(_state(db, CURSOR) or 0)
@@ -153,10 +154,6 @@ def _content_due(db: sqlite_utils.Database, now: datetime, high: int) -> bool:
         return high > 0
     rowid, _, at = last.partition(" ")
     return int(rowid) < high and now - datetime.fromisoformat(at) >= CONTENT_EVERY
-
-
-def _options(settings: Settings) -> ClusterOptions:
-    return replace(settings.clusters, tz=settings.tz)
 
 
 # -- rule evidence --------------------------------------------------------------------------
@@ -485,7 +482,7 @@ def refresh_documents(db: sqlite_utils.Database, settings: Settings, now: dateti
     incident left without evidence is resolved by `system`."""
     report = IncidentReport()
     ctx = _Context(db, settings, now, now.astimezone(timezone.utc).isoformat(timespec="seconds"),
-                   policies(rules), _options(settings), report)
+                   policies(rules), cluster_options(settings), report)
     with transaction(db):
         gone = db.execute(
             "SELECT m.incident_id, m.document_id FROM incident_members m JOIN incidents i ON i.id = m.incident_id"
