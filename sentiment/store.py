@@ -504,6 +504,25 @@ def quarantine_row(db: sqlite_utils.Database, *, key: str, batch_id: int, path: 
     return cur.rowcount == 1
 
 
+def _latest_days(db: sqlite_utils.Database, days: int) -> dict[str, int]:
+    """Documents per stored day for the `days` latest days that have documents, newest first, and
+    undated ones as "unknown": a few lookups on the date index, not a scan of documents."""
+    out: dict[str, int] = {}
+    undated = db.execute("SELECT count(*) FROM documents WHERE created_at IS NULL").fetchone()[0]
+    if undated:
+        out["unknown"] = undated
+    bound = "\uffff"
+    for _ in range(days):
+        day = db.execute("SELECT substr(max(created_at), 1, 10) FROM documents WHERE created_at < ?",
+                         [bound]).fetchone()[0]
+        if not day:
+            break
+        out[day] = db.execute("SELECT count(*) FROM documents WHERE created_at >= ? AND created_at < ?",
+                              [day, day + "\uffff"]).fetchone()[0]
+        bound = day
+    return out
+
+
 def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
     """Counts for `sentiment status`: documents by source, kind and day; batches; quarantine."""
     def pairs(sql: str) -> dict[str, int]:
@@ -513,10 +532,7 @@ def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
         "by_source": pairs("SELECT source, count(*) FROM documents GROUP BY source ORDER BY source"),
         "by_kind": pairs("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind"),
-        "by_day": pairs(
-            "SELECT coalesce(substr(created_at, 1, 10), 'unknown') d, count(*) FROM documents"
-            " GROUP BY d ORDER BY d DESC LIMIT 14"
-        ),
+        "by_day": _latest_days(db, 14),
         "placeholders": db.execute("SELECT count(*) FROM documents WHERE is_placeholder = 1").fetchone()[0],
         "batches": {
             "total": db.execute("SELECT count(*) FROM batches").fetchone()[0],

@@ -472,7 +472,7 @@ def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: fl
 def _qa(db: sqlite_utils.Database, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
     where, params = between("d.created_at", start, end)
     base = ("FROM documents d JOIN analyses a ON a.document_id = d.id LEFT JOIN documents q ON q.id = d.parent_id"
-            f" WHERE d.kind IN ('question', 'answer') AND a.label = 'negative' AND {where}")
+            f" WHERE d.kind IN ('question', 'answer') AND +a.label = 'negative' AND {where}")  # the day by date, not every negative
     total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
     rows = _rows(db, f"SELECT {DOC_COLUMNS}, q.text AS question {base} ORDER BY a.score, d.created_at, d.id LIMIT ?",
                  [*params, LIMITS["qa"]])
@@ -489,7 +489,7 @@ def _items(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[st
     where, params = between("d.created_at", start, end)
     rows = _rows(db, "SELECT d.item_id, max(d.item_title) AS item_title, count(*) AS negatives"
                  " FROM documents d JOIN analyses a ON a.document_id = d.id"
-                 f" WHERE a.label = 'negative' AND {where} GROUP BY d.item_id ORDER BY negatives DESC, d.item_id",
+                 f" WHERE +a.label = 'negative' AND {where} GROUP BY d.item_id ORDER BY negatives DESC, d.item_id",
                  params)
     shown = [{**r, "item_title": short(r["item_title"] or r["item_id"] or UNKNOWN_ITEM, TITLE_CHARS),
               "link": item_link(r["item_id"])}
