@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -106,6 +107,7 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
     """
     from sentiment import store
     from sentiment.model import training as nlp
+    from sentiment.model.corpus import Corpus, ListCorpus, RowidCorpus
     from sentiment.model.labeled import read_labeled_file
 
     if labeled:
@@ -113,7 +115,7 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
     if source is None:
         raise click.UsageError("choose one of --builtin, --from-db or --labeled FILE.csv")
     show = not as_json and sys.stderr.isatty()
-    held: tuple[list[str], list[int]] | None = None
+    held: Corpus | None = None
     with _stages(show) as stage:
         if source == "builtin":
             if encoder is not None:
@@ -122,23 +124,23 @@ def model_train(env: Env, source: str | None, labeled: Path | None, base: str, e
             trained, n = nlp.train_builtin(), None
         else:
             stage("reading")
+            corpus: Corpus
             if source == "db":
-                db = env.open_db(create=False)  # rowids first, then only the balanced set's texts
-                texts, labels = store.labeled_texts(db, *nlp.balanced_ids(*store.rated_rowids(db)))
+                db = env.open_db(create=False)  # the balanced set's rowids: texts are read chunk by chunk
+                corpus = RowidCorpus(partial(store.texts_by_rowid, db), *nlp.balanced_ids(*store.rated_rowids(db)))
             else:
                 data = read_labeled_file(labeled, env.settings.ingest.aliases)
-                texts, labels = data.texts, data.labels
+                corpus = ListCorpus(data.texts, data.labels)
             if holdout > 0:
-                (texts, labels), held = nlp.holdout_split(texts, labels, holdout)
+                corpus, held = corpus.split(holdout)
             stage("fitting")
-            trained, n = nlp.train(texts, labels, base=base, encoder=encoder), len(texts)
-            del texts, labels
+            trained, n = nlp.train_corpus(corpus, base=base, encoder=encoder), len(corpus)
         comparison = None
-        if held is not None and held[0]:
+        if held is not None and len(held):
             stage("evaluating")
             current = nlp.load_model(env.settings.model_path)
-            comparison = {"n": len(held[0]), "new": _quality(nlp.evaluate(trained, *held)),
-                          "current": _quality(nlp.evaluate(current, *held)),
+            new, old = nlp.evaluate_many([trained, current], held)
+            comparison = {"n": new["n"], "new": _quality(new), "current": _quality(old),
                           "current_model": str(env.settings.model_path or "bundled default"),
                           "current_version": current.version}
     target = out or (env.settings.data_dir / "models" / f"{source}-{trained.version.split('-')[-1]}.json.gz")

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sentiment.model import features
+from sentiment.model.corpus import HOLDOUT_SEED, Corpus, ListCorpus, held_indices
+from sentiment.model.fitting import BASE, OWN, Featurized, Source
 from sentiment.errors import IngestError, ModelError
 from sentiment.ingest.encodings import SAMPLE_BYTES, sniff_encoding
 from sentiment.ingest.values import normalize_rating
@@ -36,12 +38,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_FORMAT", "Model", "TrainParams", "load_model", "default_model_path", "train_builtin",
-    "train", "read_labeled_csv", "evaluate", "builtin_corpus", "balanced_ids", "holdout_split",
+    "train", "train_corpus", "read_labeled_csv", "evaluate", "evaluate_many", "builtin_corpus", "balanced_ids",
+    "holdout_split", "HOLDOUT_SEED",
 ]
 
 BUILTIN_SERIES = "2026.12"
 BUILTIN_PREFIX = f"builtin-{BUILTIN_SERIES}"  # the default's version: this prefix, then its digest
 FEATURES_VERSION = 18  # bump when features or training change what a given input trains
+# in the version digest of adapted models (not the builtin's): the out-of-core fit (`fitting`),
+# whose weights differ from the former in-memory scikit-learn fit's in the 4th decimal
+ADAPTED_FIT = "out-of-core"
 
 
 
@@ -233,38 +239,98 @@ def train(
     reads the encoder's sentence vectors: see `_encoder_head`. It scores far more slowly
     (about 200 texts/s on 2 cores instead of thousands).
     """
+    return train_corpus(ListCorpus(texts, labels), base=base, params=params, encoder=encoder)
+
+
+def train_corpus(
+    corpus: Corpus, *, base: str = "none", params: TrainParams | None = None, encoder: Path | str | None = None,
+) -> Model:
+    """`train` on a corpus read chunk by chunk (`sentiment.model.corpus`): the fit is out of core
+    (`sentiment.model.fitting`), so memory stays flat however many texts the corpus holds.
+    With an encoder the texts are held in memory (its cross-validation folds need them)."""
     if base not in ("none", "builtin"):
         raise ModelError(f"unknown base {base!r}: use 'none' or 'builtin'")
     params = params or ADAPT_PARAMS
-    own = [normalize(t) for t in texts]
-    pairs = [(t, int(lab)) for t, lab in zip(own, labels) if t]
-    if len({lab for _, lab in pairs}) < 2:
+    if encoder is None:
+        return _adapt(corpus, base, params)
+    from sentiment.model.encoder import Encoder
+
+    x, y = _normalized(corpus)
+    if len(set(y)) < 2:
         raise ModelError("training needs both positive and negative examples")
-    x = [t for t, _ in pairs]
-    y = [lab for _, lab in pairs]
-    loaded = None
-    if encoder is not None:  # its problems before minutes of fitting
-        from sentiment.model.encoder import Encoder
+    loaded = Encoder(Path(encoder))  # its problems before minutes of fitting
+    if min(y.count(0), y.count(1)) < ENCODER_FOLDS:
+        raise ModelError(f"training with an encoder needs at least {ENCODER_FOLDS} examples of each label")
 
-        loaded = Encoder(Path(encoder))
-        if min(y.count(0), y.count(1)) < ENCODER_FOLDS:
-            raise ModelError(f"training with an encoder needs at least {ENCODER_FOLDS} examples of each label")
-    model = _adapt(x, y, base, params)
-    if loaded is not None:
-        model = _encoder_head(model, x, y, lambda xs, ys: _adapt(xs, ys, base, params), loaded)
-    return model
+    def fit(xs: list[str], ys: list[int]) -> Model:
+        return _adapt(ListCorpus(xs, ys), base, params, normalized=True)
+
+    return _encoder_head(fit(x, y), x, y, fit, loaded)
 
 
-def _adapt(x: list[str], y: list[int], base: str, params: TrainParams) -> Model:
-    """The bag-of-words model of `train` on normalized texts."""
-    w = [1.0] * len(x)
-    own = _fit(x, y, w, params, prefix=f"custom-{base}")
-    if base == "none":
-        return own
-    bt, bl = builtin_corpus()
-    both = _fit(x + bt, y + bl, w + [params.base_weight] * len(bt), params, prefix="both")
-    return _mean_model((own, both), replace(params, min_weight=max(params.min_weight, MEAN_MIN_WEIGHT)),
-                       prefix=f"custom-{base}")
+def _normalized(corpus: Corpus) -> tuple[list[str], list[int]]:
+    """The corpus's normalized non-empty texts and their labels, in memory."""
+    x: list[str] = []
+    y: list[int] = []
+    for texts, labels in corpus.chunks():
+        for text, label in zip(texts, labels):
+            text = normalize(text)
+            if text:
+                x.append(text)
+                y.append(int(label))
+    return x, y
+
+
+def _adapt(corpus: Corpus, base: str, params: TrainParams, normalized: bool = False) -> Model:
+    """The bag-of-words model of `train`, fitted out of core (`sentiment.model.fitting`): the shop's
+    texts (and with base="builtin" the builtin corpus) are featurized once into temporary files,
+    which both fits read."""
+    lexicon, seg = features.default_lexicon(), analysis_segmenter()
+    own_digest = _digest_start(params, lexicon, seg.dictionary_id, ADAPTED_FIT)
+    both_digest = _digest_start(params, lexicon, seg.dictionary_id, ADAPTED_FIT) if base == "builtin" else None
+
+    def on_text(group: int, text: str, label: int) -> None:  # the versions digest the texts trained on
+        line = f"{label}\t{text}\n".encode()
+        if group == OWN:
+            own_digest.update(line)
+        if both_digest is not None:
+            both_digest.update(line)
+
+    sources = [Source(corpus, OWN, normalized)]
+    if base == "builtin":
+        sources.append(Source(ListCorpus(*builtin_corpus()), BASE, normalized=True))
+    with Featurized(params, lexicon, seg) as rows:
+        rows.featurize(sources, on_text, _lexicon_docs(lexicon, params.chars))
+        own = rows.fit(with_base=False)
+        version = f"custom-{base}-{own_digest.hexdigest()[:8]}"
+        if both_digest is None:
+            return Model(rows.named(own[0], own[2]), own[1] + params.bias_shift, lexicon, version,
+                         norm=params.norm, params=asdict(params))
+        both = rows.fit(with_base=True)
+        versions = [version, f"both-{both_digest.hexdigest()[:8]}"]
+        return _mean_of(rows, (own, both), versions, params, lexicon, prefix=f"custom-{base}")
+
+
+def _mean_of(rows: Featurized, fits: Sequence[tuple[Any, float, Any]], versions: list[str], params: TrainParams,
+             lexicon: features.Lexicon, prefix: str) -> Model:
+    """One model whose logit is the mean of the fits' logits, each fit as it would be saved
+    (without its weights under `params.min_weight`), without the mean weights under MEAN_MIN_WEIGHT:
+    computed on the weight arrays, so that only the kept weights are ever named in a dict."""
+    import numpy as np
+
+    mean_params = replace(params, min_weight=max(params.min_weight, MEAN_MIN_WEIGHT))
+    mean = sum(np.where(kept, coef, 0.0) for coef, _, kept in fits) / len(fits)
+    kept = np.logical_or.reduce([k for _, _, k in fits]) & (np.abs(mean) >= mean_params.min_weight)
+    bias = sum(intercept + params.bias_shift for _, intercept, _ in fits) / len(fits)
+    return Model(rows.named(mean, kept), bias, lexicon, _mean_version(versions, mean_params, prefix),
+                 norm=params.norm, params=asdict(mean_params))
+
+
+def _mean_version(versions: list[str], params: TrainParams, prefix: str) -> str:
+    """The version of the mean of models of these versions (`params`: the mean's own)."""
+    parts = versions + [json.dumps(asdict(params), sort_keys=True)]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
+    return f"{prefix}-{digest}"
 
 
 # The regression on encoder vectors and the stacked mix, chosen by nested 4x4-fold CV on the
@@ -304,20 +370,6 @@ def _encoder_head(model: Model, x: list[str], y: list[int], fit: Any, encoder: E
                                         saved["mix"]]).encode()).hexdigest()[:8]
     return Model(model.weights, model.bias, model.lexicon, f"{model.version}-enc-{digest}",
                  norm=model.norm, params=model.params, head=result)
-
-
-def _mean_model(models: Sequence[Model], params: TrainParams, prefix: str) -> Model:
-    """One model whose logit is the mean of the models' logits (same features and norm),
-    without the mean weights smaller than `params.min_weight`."""
-    names = sorted({name for m in models for name in m.weights})
-    n = len(models)
-    mean = {name: sum(m.weights.get(name, 0.0) for m in models) / n for name in names}
-    kept = {name: value for name, value in mean.items() if abs(value) >= params.min_weight}
-    parts = [m.version for m in models] + [json.dumps(asdict(params), sort_keys=True)]
-    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
-    first = models[0]
-    return Model(kept, sum(m.bias for m in models) / n, first.lexicon, f"{prefix}-{digest}",
-                 norm=first.norm, params=asdict(params))
 
 
 def _fit(texts: list[str], labels: list[int], weights: list[float], params: TrainParams, prefix: str) -> Model:
@@ -446,12 +498,21 @@ def _version(prefix: str, texts: list[str], labels: list[int], params: TrainPara
 
 def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: features.Lexicon,
             dictionary_id: str) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps([MODEL_FORMAT, FEATURES_VERSION, asdict(params), sorted(lexicon.entries.items()),
-                         dictionary_id], ensure_ascii=False, sort_keys=True).encode())
+    h = _digest_start(params, lexicon, dictionary_id)
     for t, lab in zip(texts, labels):
         h.update(f"{lab}\t{t}\n".encode())
     return h.hexdigest()[:8]
+
+
+def _digest_start(params: TrainParams, lexicon: features.Lexicon, dictionary_id: str, fit: str | None = None) -> Any:
+    """A sha256 fed with what a version digests besides the texts (and `fit`, if given); feed it
+    `f"{label}\\t{text}\\n"` for each text trained on."""
+    h = hashlib.sha256()
+    header: list[Any] = [MODEL_FORMAT, FEATURES_VERSION, asdict(params), sorted(lexicon.entries.items()), dictionary_id]
+    if fit is not None:
+        header.append(fit)
+    h.update(json.dumps(header, ensure_ascii=False, sort_keys=True).encode())
+    return h
 
 
 # ---------------------------------------------------------------- evaluation
@@ -459,28 +520,51 @@ def _digest(texts: list[str], labels: list[int], params: TrainParams, lexicon: f
 
 def evaluate(model: Model, texts: Sequence[str], labels: Sequence[int], threshold: float = 0.5) -> dict[str, float]:
     """{"n", "accuracy", "macro_f1", "neg_precision", "neg_recall", "texts_per_s"} of `model` on raw texts."""
-    prepared = [normalize(t) for t in texts]
-    model.score("预热")  # load the segmenter outside the timing
-    start = time.perf_counter()
-    model.prime(prepared)
-    preds = [1 if model.score(t)[0] >= threshold else 0 for t in prepared]
-    elapsed = time.perf_counter() - start
-    return _metrics(list(labels), preds, len(prepared) / elapsed if elapsed > 0 else 0.0)
+    return evaluate_many([model], ListCorpus(texts, labels), threshold)[0]
+
+
+def evaluate_many(models: Sequence[Model], corpus: Corpus, threshold: float = 0.5) -> list[dict[str, float]]:
+    """`evaluate` of each model on one corpus, read once, chunk by chunk (each chunk normalized
+    once and scored by every model): no more than a chunk of texts in memory."""
+    for model in models:
+        model.score("预热")  # load the segmenter outside the timing
+    counts = [[[0, 0], [0, 0]] for _ in models]  # [label][prediction]
+    elapsed = [0.0] * len(models)
+    n = 0
+    for texts, labels in corpus.chunks():
+        prepared = [normalize(t) for t in texts]
+        n += len(prepared)
+        for k, model in enumerate(models):
+            start = time.perf_counter()
+            model.prime(prepared)
+            preds = [1 if model.score(t)[0] >= threshold else 0 for t in prepared]
+            elapsed[k] += time.perf_counter() - start
+            for y, p in zip(labels, preds):
+                counts[k][int(y)][p] += 1
+    return [_confusion_metrics(c, n / e if e > 0 else 0.0) for c, e in zip(counts, elapsed)]
 
 
 def _metrics(labels: list[int], preds: list[int], rate: float) -> dict[str, float]:
-    n = len(labels)
+    counts = [[0, 0], [0, 0]]
+    for y, p in zip(labels, preds):
+        counts[int(y)][int(p)] += 1
+    return _confusion_metrics(counts, rate)
+
+
+def _confusion_metrics(counts: list[list[int]], rate: float) -> dict[str, float]:
+    """`evaluate`'s metrics of a confusion matrix `counts[label][prediction]`."""
+    n = sum(map(sum, counts))
     f1s, neg_p, neg_r = [], 0.0, 0.0
     for cls in (0, 1):
-        tp = sum(1 for y, p in zip(labels, preds) if y == cls and p == cls)
-        predicted = sum(1 for p in preds if p == cls)
-        actual = sum(1 for y in labels if y == cls)
+        tp = counts[cls][cls]
+        predicted = counts[0][cls] + counts[1][cls]
+        actual = sum(counts[cls])
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
         if cls == 0:
             neg_p, neg_r = precision, recall
-    accuracy = sum(1 for y, p in zip(labels, preds) if y == p) / n if n else 0.0
+    accuracy = (counts[0][0] + counts[1][1]) / n if n else 0.0
     return {
         "n": n,
         "accuracy": round(accuracy, 4),
@@ -495,9 +579,6 @@ MIN_PER_CLASS = 20
 
 
 # ---------------------------------------------------------------- data for feedback and evaluation
-
-
-HOLDOUT_SEED = 20261206
 
 
 def balanced_ids(pos_ids: Sequence[int], neg_ids: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -518,14 +599,7 @@ def holdout_split(texts: Sequence[str], labels: Sequence[int], fraction: float, 
                   ) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
     """((train texts, labels), (held-out texts, labels)): `fraction` of each label held out,
     chosen by a seeded shuffle, so the same data gives the same split."""
-    if not 0 <= fraction < 1:
-        raise ModelError(f"holdout {fraction} must be at least 0 and below 1")
-    rng = random.Random(seed)
-    held: set[int] = set()
-    for cls in (0, 1):
-        idx = [i for i, lab in enumerate(labels) if lab == cls]
-        rng.shuffle(idx)
-        held.update(idx[:round(len(idx) * fraction)])
+    held = held_indices(labels, fraction, seed)
     train_part = ([t for i, t in enumerate(texts) if i not in held], [y for i, y in enumerate(labels) if i not in held])
     test_part = ([texts[i] for i in sorted(held)], [labels[i] for i in sorted(held)])
     return train_part, test_part
