@@ -260,6 +260,57 @@ def _m012_channels(db: sqlite_utils.Database) -> None:
     db["channel_sends"].create_index(["channel", "at"])
 
 
+
+# Counts `sentiment status` shows, kept by triggers in the transaction that writes the rows, so that
+# every writer (ingest, analysis, rescan, a migration) keeps them exact and status reads a few rows
+# instead of scanning a store of millions. `analyses` is written with INSERT OR REPLACE, whose
+# implicit delete fires the DELETE trigger only with recursive_triggers on: `open_db` sets it.
+COUNT_TRIGGERS = """
+CREATE TRIGGER count_documents_insert AFTER INSERT ON documents BEGIN
+  INSERT INTO document_counts (source, kind, is_placeholder, n)
+  VALUES (coalesce(NEW.source, ''), coalesce(NEW.kind, ''), coalesce(NEW.is_placeholder, 0), 1)
+  ON CONFLICT (source, kind, is_placeholder) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_documents_delete AFTER DELETE ON documents BEGIN
+  UPDATE document_counts SET n = n - 1 WHERE source = coalesce(OLD.source, '') AND kind = coalesce(OLD.kind, '')
+    AND is_placeholder = coalesce(OLD.is_placeholder, 0);
+END;
+CREATE TRIGGER count_documents_update AFTER UPDATE OF source, kind, is_placeholder ON documents
+WHEN OLD.source IS NOT NEW.source OR OLD.kind IS NOT NEW.kind OR OLD.is_placeholder IS NOT NEW.is_placeholder
+BEGIN
+  UPDATE document_counts SET n = n - 1 WHERE source = coalesce(OLD.source, '') AND kind = coalesce(OLD.kind, '')
+    AND is_placeholder = coalesce(OLD.is_placeholder, 0);
+  INSERT INTO document_counts (source, kind, is_placeholder, n)
+  VALUES (coalesce(NEW.source, ''), coalesce(NEW.kind, ''), coalesce(NEW.is_placeholder, 0), 1)
+  ON CONFLICT (source, kind, is_placeholder) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_analyses_insert AFTER INSERT ON analyses BEGIN
+  INSERT INTO label_counts (label, n) VALUES (coalesce(NEW.label, 'placeholder'), 1)
+  ON CONFLICT (label) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_analyses_delete AFTER DELETE ON analyses BEGIN
+  UPDATE label_counts SET n = n - 1 WHERE label = coalesce(OLD.label, 'placeholder');
+END;
+CREATE TRIGGER count_analyses_update AFTER UPDATE OF label ON analyses WHEN OLD.label IS NOT NEW.label BEGIN
+  UPDATE label_counts SET n = n - 1 WHERE label = coalesce(OLD.label, 'placeholder');
+  INSERT INTO label_counts (label, n) VALUES (coalesce(NEW.label, 'placeholder'), 1)
+  ON CONFLICT (label) DO UPDATE SET n = n + 1;
+END;
+"""
+
+
+def _m013_counts(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE document_counts (source TEXT NOT NULL, kind TEXT NOT NULL,"
+               " is_placeholder INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (source, kind, is_placeholder))")
+    db.execute("CREATE TABLE label_counts (label TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    db.execute("INSERT INTO document_counts SELECT coalesce(source, ''), coalesce(kind, ''),"
+               " coalesce(is_placeholder, 0), count(*) FROM documents GROUP BY 1, 2, 3")
+    db.execute("INSERT INTO label_counts SELECT coalesce(label, 'placeholder'), count(*) FROM analyses GROUP BY 1")
+    for statement in COUNT_TRIGGERS.split("END;"):  # one by one: executescript would commit the migration
+        if statement.strip():
+            db.execute(statement + "END;")
+
+
 # Ordered, named migrations; never edit a released one, append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_batches_quarantine", _m001_documents),
@@ -274,6 +325,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("010_incidents", _m010_incidents),
     ("011_web", _m011_web),
     ("012_channels", _m012_channels),
+    ("013_counts", _m013_counts),
 ]
 
 
@@ -308,7 +360,7 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -65536")  # 64 MB: bulk inserts into random-keyed indexes
-        db = sqlite_utils.Database(conn)
+        db = sqlite_utils.Database(conn, recursive_triggers=True)  # the count triggers need it (COUNT_TRIGGERS)
         migrate(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
@@ -523,17 +575,37 @@ def _latest_days(db: sqlite_utils.Database, days: int) -> dict[str, int]:
     return out
 
 
+def document_counts(db: sqlite_utils.Database) -> list[tuple[str, str, int, int]]:
+    """(source, kind, is_placeholder, documents) kept by the count triggers (migration 013)."""
+    return [tuple(r) for r in db.execute(
+        "SELECT source, kind, is_placeholder, n FROM document_counts WHERE n != 0 ORDER BY 1, 2, 3").fetchall()]
+
+
+def label_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Analyses by label ("placeholder" for none), kept by the count triggers (migration 013)."""
+    return dict(db.execute("SELECT label, n FROM label_counts WHERE n != 0 ORDER BY label").fetchall())
+
+
 def status_summary(db: sqlite_utils.Database) -> dict[str, Any]:
-    """Counts for `sentiment status`: documents by source, kind and day; batches; quarantine."""
+    """Counts for `sentiment status`: documents by source, kind and day; batches; quarantine. The
+    document counts come from the trigger-kept `document_counts`: no scan of documents."""
     def pairs(sql: str) -> dict[str, int]:
         return {str(k): v for k, v in db.execute(sql).fetchall()}
 
+    by_source: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    placeholders = 0
+    counts = document_counts(db)
+    for source, kind, placeholder, n in counts:
+        by_source[source] = by_source.get(source, 0) + n
+        by_kind[kind] = by_kind.get(kind, 0) + n
+        placeholders += n if placeholder else 0
     return {
-        "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
-        "by_source": pairs("SELECT source, count(*) FROM documents GROUP BY source ORDER BY source"),
-        "by_kind": pairs("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind"),
+        "documents": sum(n for *_, n in counts),
+        "by_source": dict(sorted(by_source.items())),
+        "by_kind": dict(sorted(by_kind.items())),
         "by_day": _latest_days(db, 14),
-        "placeholders": db.execute("SELECT count(*) FROM documents WHERE is_placeholder = 1").fetchone()[0],
+        "placeholders": placeholders,
         "batches": {
             "total": db.execute("SELECT count(*) FROM batches").fetchone()[0],
             "failed": db.execute("SELECT count(*) FROM batches WHERE status = 'error'").fetchone()[0],

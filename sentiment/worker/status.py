@@ -67,8 +67,7 @@ def job_status(db: sqlite_utils.Database, settings: Settings, now: datetime) -> 
 def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"db": str(settings.db), "timezone": settings.timezone}
     report.update(store.status_summary(db))
-    report["analyses"] = dict(db.execute(
-        "SELECT coalesce(label, 'placeholder'), count(*) FROM analyses GROUP BY 1 ORDER BY 1").fetchall())
+    report["analyses"] = store.label_counts(db)
     now = now or datetime.now(settings.tz)
     report["worker"] = job_status(db, settings, now)
     report["worker"]["held_alerts"] = [{k: h[k] for k in ("subject", "reason", "due_at")}
