@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from bisect import bisect_right
 from functools import lru_cache
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
@@ -314,19 +315,25 @@ class _Threshold:
         first = datetime.fromisoformat(ev.docs[0].at)
         last = datetime.fromisoformat(ev.docs[-1].at)
         self.hits = _window_hits(ctx.db, ev, stored(first - policy.window), stored(last))
+        self.times = [datetime.fromisoformat(h.at) for h in self.hits]  # in time order, as the hits
+        self.position = {h.id: i for i, h in enumerate(self.hits)}
         self.days = max(1.0, policy.window.total_seconds() / 86400)
         first_day = (first - policy.window).astimezone(self.tz).date() - timedelta(days=self.opts.baseline_days + 1)
         self.counts = daycounts.series(ctx.db, ev.item_key, ev.category, first_day, last.astimezone(self.tz).date())
+        self.means: dict[Any, float] = {}
 
     def window(self, doc: Doc) -> tuple[list[Doc], float]:
-        """The hit documents in the window ending at `doc`, and how many the baseline expects."""
+        """The hit documents in the window ending at `doc`, and how many the baseline expects: two
+        binary searches in the hits' times (a back-fill walks thousands of documents of one item)."""
         at = datetime.fromisoformat(doc.at)
-        inside = [h for h in self.hits if at - self.policy.window < datetime.fromisoformat(h.at) <= at]
-        if doc.id not in {h.id for h in inside}:
+        lo, hi = bisect_right(self.times, at - self.policy.window), bisect_right(self.times, at)
+        inside = self.hits[lo:hi]
+        if not lo <= self.position.get(doc.id, -1) < hi:
             inside.append(doc)
         before = (at - self.policy.window).astimezone(self.tz).date()
-        mean, _ = daycounts.baseline(self.counts, before, self.opts.baseline_days)
-        return inside, mean * self.days
+        if before not in self.means:
+            self.means[before] = daycounts.baseline(self.counts, before, self.opts.baseline_days)[0]
+        return inside, self.means[before] * self.days
 
     def _above(self, doc: Doc) -> list[Doc]:
         inside, expected = self.window(doc)
