@@ -22,6 +22,8 @@ once, or the median of 3 when the warm-up took under 5 s:
 - `digest --date <last day> --out DIR` (both audiences built and rendered; < 5 s),
 - `export month.csv --since <month start> --until <next month start>` (the last full month),
 - `run --once` with nothing new (the worker's idle cycle),
+- `run --once` after --new-documents (1,000) new reviews dropped into the inbox, dated the day after
+  the store's last (the cycle's cost in proportion to new data; each run adds them to the store),
 - the web queue: `sentiment web` on a free loopback port, a user added with `users add
   --password-stdin`, signed in through the CSRF form, GET / (redirects to the queue) median of 5
   after one warm-up (< 1 s); the server's peak RSS is its VmHWM,
@@ -37,9 +39,11 @@ traced: its slowest SELECTs are re-run alone on a read-only connection with EXPL
 from __future__ import annotations
 
 import argparse
+import csv
 import http.cookiejar
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -52,6 +56,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -619,6 +624,8 @@ def measure_all(args: argparse.Namespace, runner: Runner, db: Path, log: Any) ->
         row, call = measure(runner, "run --once (nothing new)", ["run", "--once", "--json"])
         rows.append(row)
         log(f"run --once: {rows[-1].seconds}")
+    if wanted("newday"):
+        rows.extend(measure_new_documents(runner, db, last_day, args.new_documents, log))
     if wanted("web"):
         rows.extend(measure_web(runner, args.web_rounds, log))
         log(f"web: {[r.seconds for r in rows[-2:]]}")
@@ -637,6 +644,58 @@ def measure_all(args: argparse.Namespace, runner: Runner, db: Path, log: Any) ->
         log(f"rescan: {rows[-1].seconds}")
     return rows, {**facts, "last_day": last_day.isoformat(), "month": [m_start.isoformat(), m_next.isoformat()],
                   "bytes_per_document": per_doc}
+
+
+def write_new_day(path: Path, db: Path, day: date, count: int) -> int:
+    """`count` new reviews (gen_reviews.py's texts, ids never used before) on the store's own items,
+    dated `day`, as a review export; returns the first review id."""
+    sys.path.insert(0, str(HERE))
+    from gen_reviews import HEADER, review
+
+    with closing(ro(db)) as conn:
+        items = [r[0] for r in conn.execute("SELECT DISTINCT item_id FROM documents WHERE created_at >= ?"
+                                            " AND item_id IS NOT NULL LIMIT 300", [(day - timedelta(days=3)).isoformat()])]
+    first = 9_000_000_000_000 + time.time_ns() // 1000 % 10**9 * 1000
+    rng = random.Random(first)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i in range(count):
+            row = review(rng, i)
+            row[0], row[10] = str(first + i), str(first + i)
+            if items:
+                row[1], row[2] = rng.choice(items), ""
+            row[6] = f"{day.isoformat()} {i * 9 // count:02d}:{i % 60:02d}:{(i * 7) % 60:02d}"
+            writer.writerow(row)
+    old = time.time() - 3600  # settled: the inbox does not wait for it
+    os.utime(path, (old, old))
+    return first
+
+
+def measure_new_documents(runner: Runner, db: Path, last_day: date, count: int, log: Any) -> list[Row]:
+    """The worker's cycle after `count` new documents: an export of new reviews dated the day after
+    the store's last one, dropped into the inbox, then `run --once` (inbox, analyze with incidents
+    and alerts, outbox). Each run adds `count` documents to the store (new ids every time)."""
+    inbox = runner.workdir / "inbox"
+    inbox.mkdir(exist_ok=True)
+    day = last_day + timedelta(days=1)
+    write_new_day(inbox / f"new_day_{time.time_ns()}.csv", db, day, count)
+    call = runner.run("run", "--once", "--json")
+    name = f"run --once, {count:,} new reviews"
+    if call.failed():
+        return [Row(name, "sentiment run --once --json", None, call.peak_rss, None, 1, "", call.failed())]
+    report = call.json()
+    jobs = report.get("cycle", report) if isinstance(report, dict) else {}
+    parts = []
+    for job in ("inbox", "analyze", "outbox"):
+        detail = jobs.get(job) if isinstance(jobs, dict) else None
+        if isinstance(detail, dict):
+            took = detail.get("seconds", detail.get("duration_s"))
+            if isinstance(took, (int, float)):
+                parts.append(f"{job} {took:.2f} s")
+    note = f"new documents dated {day}" + (f"; {', '.join(parts)}" if parts else "")
+    log(f"new day: {call.seconds:.2f} s ({note})")
+    return [Row(name, "sentiment run --once --json", call.seconds, call.peak_rss, None, 1, note)]
 
 
 def _rescan_note(call: Measured | None, seconds: float | None) -> str:
@@ -689,7 +748,10 @@ def main() -> None:
     parser.add_argument("--keep-exports", action="store_true", help="keep the generated CSV files")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the store here (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
-    parser.add_argument("--only", nargs="+", choices=("status", "triage", "digest", "export", "cycle", "web", "rescan"))
+    parser.add_argument("--only", nargs="+",
+                        choices=("status", "triage", "digest", "export", "cycle", "newday", "web", "rescan"))
+    parser.add_argument("--new-documents", type=int, default=1000,
+                        help="newday: reviews in the new export (default 1,000)")
     parser.add_argument("--web-rounds", type=int, default=5)
     parser.add_argument("--dbstat", action="store_true", help="also print bytes per table and index (reads the file)")
     parser.add_argument("--profile", action="store_true",
