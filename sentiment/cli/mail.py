@@ -81,8 +81,9 @@ def digest(env: Env, day: str | None, audience: str, send: bool, resend: bool, o
     the_day = _day(day, db, settings, now)
     results = []
     if out:
+        trend = digestmod.trend_days(db, the_day, settings.tz)  # the same for every audience
         for name in names:
-            message = digestmod.render_digest(digestmod.build_digest(db, settings, name, the_day))
+            message = digestmod.render_digest(digestmod.build_digest(db, settings, name, the_day, trend=trend))
             paths = mailer.export(out, settings, key=f"digest:{name}:{the_day}", now=now,
                                   recipients=mailer.audiences(settings)[name], message=message)
             results.append({"audience": name, "subject": message.subject, **paths})

@@ -537,15 +537,22 @@ def _resolved(db: sqlite_utils.Database, start: datetime, end: datetime, audienc
 
 # ---------------------------------------------------------------- build
 
+def trend_days(db: sqlite_utils.Database, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """`day_stats` of the TREND_DAYS days ending with `day`, oldest first: the same for every
+    audience, so callers building several digests of one day read them once."""
+    return [day_stats(db, day - timedelta(days=n), tz) for n in range(TREND_DAYS - 1, -1, -1)]
+
+
 def build_digest(db: sqlite_utils.Database, settings: Settings, audience: str, day: date,
-                 rules: Any = None) -> dict[str, Any]:
-    """Everything the digest of `audience` for local `day` shows, as plain JSON-ready data (read-only)."""
+                 rules: Any = None, trend: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything the digest of `audience` for local `day` shows, as plain JSON-ready data (read-only).
+    `trend`: `trend_days` of the same day, when the caller has read it already."""
     options = digest_options(settings, audience)
     tz = settings.tz
     if rules is None:
         rules = load_default_rules(settings)
     start, end = day_bounds(day, tz)
-    days = [day_stats(db, day - timedelta(days=n), tz) for n in range(TREND_DAYS - 1, -1, -1)]
+    days = trend if trend is not None else trend_days(db, day, tz)
     sections = options["sections"]
     categories = audience_scope(rules, audience)[0]
     data: dict[str, Any] = {
@@ -668,6 +675,7 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
     if rules is None:
         rules = load_default_rules(settings)
     ids = []
+    trend: list[dict[str, Any]] | None = None
     for name in names:
         recipients, chats = configured.get(name), channels_of(settings, name)
         if not recipients and not chats:
@@ -679,7 +687,8 @@ def queue_digests(db: sqlite_utils.Database, settings: Settings, day: date,
         if existing is not None and not resend and None not in found:
             ids.append(existing)
             continue
-        data = build_digest(db, settings, name, day, rules)
+        trend = trend or trend_days(db, day, settings.tz)
+        data = build_digest(db, settings, name, day, rules, trend)
         if existing is not None and resend:
             key, data["correction"] = _correction_key(db, key), True
         rendered = render_digest(data)
