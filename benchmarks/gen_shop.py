@@ -44,7 +44,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -604,6 +604,20 @@ def _write(path: Path, header: list[str], rows: Iterable[list[str]]) -> int:
     return n
 
 
+QA_ROWS_PER_FILE = 1_000_000  # about 140 MB of 问大家 rows
+
+
+def qa_parts(rows: list[list[str]], size: int = QA_ROWS_PER_FILE) -> Iterator[list[list[str]]]:
+    """The 问大家 rows in parts of at most about `size` rows, a question's answers never split."""
+    start = 0
+    while start < len(rows):
+        stop = min(len(rows), start + size)
+        while 0 < stop < len(rows) and rows[stop][0] == rows[stop - 1][0]:
+            stop += 1
+        yield rows[start:stop]
+        start = stop
+
+
 def write_shop(out: Path, reviews: int = 90_000, days: int = 90, items: int = 200, end: date | None = None,
                seed: int = 20261206, n_questions: int | None = None, split_days: int = 30) -> dict[str, Any]:
     """Generate the shop into `out` and return the manifest (also written as manifest.json)."""
@@ -620,8 +634,10 @@ def write_shop(out: Path, reviews: int = 90_000, days: int = 90, items: int = 20
         files.append({"path": path.name, "rows": _write(path, HEADER, rows), "kind": "reviews"})
         period_end = period_start - timedelta(days=1)
     files.reverse()
-    qa_path = out / f"问大家导出_{end:%Y%m%d}.csv"
-    files.append({"path": qa_path.name, "rows": _write(qa_path, QA_HEADER, shop.qa_rows), "kind": "qa"})
+    for n, part in enumerate(qa_parts(shop.qa_rows), 1):  # under the ingester's 512 MB a file
+        qa_path = out / (f"问大家导出_{end:%Y%m%d}.csv" if len(shop.qa_rows) <= QA_ROWS_PER_FILE
+                         else f"问大家导出_{end:%Y%m%d}_{n:02d}.csv")
+        files.append({"path": qa_path.name, "rows": _write(qa_path, QA_HEADER, part), "kind": "qa"})
     followups = sum(1 for r in shop.reviews if r.followup)
     questions_n = len({r[0] for r in shop.qa_rows})
     answers = sum(1 for r in shop.qa_rows if r[5])
