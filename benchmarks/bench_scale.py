@@ -23,7 +23,8 @@ once, or the median of 3 when the warm-up took under 5 s:
 - `export month.csv --since <month start> --until <next month start>` (the last full month),
 - `run --once` with nothing new (the worker's idle cycle),
 - `run --once` after --new-documents (1,000) new reviews dropped into the inbox, dated the day after
-  the store's last (the cycle's cost in proportion to new data; each run adds them to the store),
+  the store's last (at most today) (the cycle's cost in proportion to new data; each run adds them to the store):
+  once without the hourly duplicates-and-topics pass, once with it (its last run dated back 2 h),
 - the web queue: `sentiment web` on a free loopback port, a user added with `users add
   --password-stdin`, signed in through the CSRF form, GET / (redirects to the queue) median of 5
   after one warm-up (< 1 s); the server's peak RSS is its VmHWM,
@@ -676,26 +677,32 @@ def measure_new_documents(runner: Runner, db: Path, last_day: date, count: int, 
     """The worker's cycle after `count` new documents: an export of new reviews dated the day after
     the store's last one, dropped into the inbox, then `run --once` (inbox, analyze with incidents
     and alerts, outbox). Each run adds `count` documents to the store (new ids every time)."""
+    rows = []
+    for content in (False, True):
+        rows.append(_new_documents(runner, db, last_day, count, content, log))
+    return rows
+
+
+def _new_documents(runner: Runner, db: Path, last_day: date, count: int, content: bool, log: Any) -> Row:
+    """One `measure_new_documents` round; `content`: with the hourly duplicates-and-topics pass
+    (its last run is dated two hours back first), else without it (its last run dated now)."""
     inbox = runner.workdir / "inbox"
     inbox.mkdir(exist_ok=True)
-    day = last_day + timedelta(days=1)
+    day = min(last_day + timedelta(days=1), datetime.now(TZ).date())  # never in the future
+    when = datetime.now(TZ).astimezone(ZoneInfo("UTC")) - timedelta(hours=2 if content else 0)
+    with closing(sqlite3.connect(db, timeout=60)) as conn, conn:
+        conn.execute("UPDATE engine_state SET value = substr(value, 1, instr(value, ' ')) || ? WHERE key = ?",
+                     [when.isoformat(timespec="seconds"), "incidents.content"])
     write_new_day(inbox / f"new_day_{time.time_ns()}.csv", db, day, count)
     call = runner.run("run", "--once", "--json")
-    name = f"run --once, {count:,} new reviews"
+    name = f"run --once, {count:,} new reviews" + (", hourly pass" if content else "")
     if call.failed():
-        return [Row(name, "sentiment run --once --json", None, call.peak_rss, None, 1, "", call.failed())]
+        return Row(name, "sentiment run --once --json", None, call.peak_rss, None, 1, "", call.failed())
     report = call.json()
-    jobs = report.get("cycle", report) if isinstance(report, dict) else {}
-    parts = []
-    for job in ("inbox", "analyze", "outbox"):
-        detail = jobs.get(job) if isinstance(jobs, dict) else None
-        if isinstance(detail, dict):
-            took = detail.get("seconds", detail.get("duration_s"))
-            if isinstance(took, (int, float)):
-                parts.append(f"{job} {took:.2f} s")
-    note = f"new documents dated {day}" + (f"; {', '.join(parts)}" if parts else "")
+    checked = report.get("analyze", {}).get("incidents", {}).get("content_checked") if isinstance(report, dict) else None
+    note = f"new documents dated {day}; duplicates and topics pass {'ran' if checked else 'not due'}"
     log(f"new day: {call.seconds:.2f} s ({note})")
-    return [Row(name, "sentiment run --once --json", call.seconds, call.peak_rss, None, 1, note)]
+    return Row(name, "sentiment run --once --json", call.seconds, call.peak_rss, None, 1, note)
 
 
 def _rescan_note(call: Measured | None, seconds: float | None) -> str:
