@@ -19,7 +19,7 @@ from functools import lru_cache
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
@@ -100,6 +100,7 @@ class _Context:
     policies: Mapping[str, CategoryPolicy]
     options: ClusterOptions
     report: IncidentReport
+    hits: _CategoryHits | None = None  # the hit documents of the category being applied
 
     @property
     def quiet(self) -> timedelta:
@@ -129,8 +130,7 @@ def update_incidents(db: sqlite_utils.Database, settings: Settings, now: datetim
             daycounts.recount(db, days, ctx.options.tz)
             daycounts.note_newest(db, low, high)
             report.days_recounted = len(days)
-            for ev in rule_evidence(db, low, high):
-                _apply(ctx, ev)
+            _apply_rule_evidence(ctx, rule_evidence(db, low, high))
             for ev in evidence.spikes(db, ctx.options, days, now):
                 _apply(ctx, ev)
             _set_state(db, CURSOR, str(high))
@@ -195,18 +195,63 @@ def _terms(raw: str | None) -> list[str]:
     return [w for w in words if len(w) > 1]  # one-character parts of a NEAR query name nothing
 
 
+_HITS_SQL = (
+    f"SELECT coalesce(d.shop, ''), {ITEM_KEY_SQL}, d.id, d.created_at, d.item_id, d.item_title,"
+    " min(CASE h.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END),"
+    " group_concat(h.rule_id), group_concat(h.terms, char(31))"
+    " FROM rule_hits h JOIN documents d ON d.id = h.document_id"
+    " WHERE h.category = ? AND h.created_at >= ? AND h.created_at <= ?{more}"
+    f" AND {NOT_PLACEHOLDER} AND {OWN_DATE} GROUP BY d.id ORDER BY d.created_at, d.id")
+
+
+def _hit_docs(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[tuple[str, str], Doc]]:
+    for shop, key, i, at, item, title, s, rules, terms in rows:
+        yield (shop, key), Doc(i, at, SEVERITY_ORDER[min(s, 3)], item, title, tuple((rules or "").split(",")),
+                               tuple(t for raw in (terms or "").split("\x1f") for t in _terms(raw)))
+
+
 def _window_hits(db: sqlite_utils.Database, ev: Evidence, start: str, end: str) -> list[Doc]:
     """Every hit document of the evidence's (shop, item, category) in [start, end], in time order."""
-    rows = db.execute(
-        "SELECT d.id, d.created_at, d.item_id, d.item_title, min(CASE h.severity WHEN 'critical' THEN 0"
-        " WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END), group_concat(h.rule_id), group_concat(h.terms, char(31))"
-        " FROM rule_hits h JOIN documents d ON d.id = h.document_id"
-        f" WHERE h.category = ? AND h.created_at >= ? AND h.created_at <= ? AND {ITEM_KEY_SQL} = ?"
-        f" AND coalesce(d.shop, '') = ? AND {NOT_PLACEHOLDER} AND {OWN_DATE} GROUP BY d.id ORDER BY d.created_at, d.id",
-        [ev.category, start, end, ev.item_key, ev.shop])
-    return [Doc(i, at, SEVERITY_ORDER[min(s, 3)], item, title, tuple((rules or "").split(",")),
-                tuple(t for raw in (terms or "").split("\x1f") for t in _terms(raw)))
-            for i, at, item, title, s, rules, terms in rows]
+    rows = db.execute(_HITS_SQL.format(more=f" AND {ITEM_KEY_SQL} = ? AND coalesce(d.shop, '') = ?"),
+                      [ev.category, start, end, ev.item_key, ev.shop])
+    return [doc for _, doc in _hit_docs(rows)]
+
+
+class _CategoryHits:
+    """Every hit document of one category in [start, end], by (shop, item key), read in one query:
+    the rule evidence of a back-fill spans hundreds of items, and a query per item would read the
+    category's whole history for each of them."""
+
+    def __init__(self, db: sqlite_utils.Database, category: str, start: str, end: str) -> None:
+        self.category, self.start, self.end = category, start, end
+        self.by_key: dict[tuple[str, str], list[Doc]] = defaultdict(list)
+        for key, doc in _hit_docs(db.execute(_HITS_SQL.format(more=""), [category, start, end])):
+            self.by_key[key].append(doc)
+
+    def get(self, ev: Evidence, start: str, end: str) -> list[Doc] | None:
+        """The evidence's item's hits, in time order, when [start, end] is inside what was read
+        (hits outside [start, end] may be among them), else None."""
+        if ev.category != self.category or start < self.start or end > self.end:
+            return None
+        return self.by_key.get((ev.shop, ev.item_key), [])
+
+
+def _apply_rule_evidence(ctx: _Context, found: Sequence[Evidence]) -> None:
+    """`_apply` each piece of rule evidence, category by category, with the category's hits over
+    the evidence's windows read once (`_CategoryHits`); only one category's are held at a time."""
+    by_category: dict[str, list[Evidence]] = defaultdict(list)
+    for ev in found:
+        by_category[ev.category].append(ev)
+    for category, group in sorted(by_category.items()):
+        window = ctx.policies.get(category, CategoryPolicy()).window
+        start = min(stored(datetime.fromisoformat(ev.docs[0].at) - window) for ev in group)
+        end = max(stored(datetime.fromisoformat(ev.docs[-1].at)) for ev in group)
+        ctx.hits = _CategoryHits(ctx.db, category, start, end) if len(group) > 1 else None
+        try:
+            for ev in group:
+                _apply(ctx, ev)
+        finally:
+            ctx.hits = None
 
 
 # -- applying evidence -------------------------------------------------------------------------
@@ -314,7 +359,9 @@ class _Threshold:
         self.opts, self.tz = ctx.options, ctx.options.tz
         first = datetime.fromisoformat(ev.docs[0].at)
         last = datetime.fromisoformat(ev.docs[-1].at)
-        self.hits = _window_hits(ctx.db, ev, stored(first - policy.window), stored(last))
+        start, end = stored(first - policy.window), stored(last)
+        cached = ctx.hits.get(ev, start, end) if ctx.hits is not None else None
+        self.hits = cached if cached is not None else _window_hits(ctx.db, ev, start, end)
         self.times = [datetime.fromisoformat(h.at) for h in self.hits]  # in time order, as the hits
         self.position = {h.id: i for i, h in enumerate(self.hits)}
         self.days = max(1.0, policy.window.total_seconds() / 86400)
@@ -510,8 +557,7 @@ def refresh_documents(db: sqlite_utils.Database, settings: Settings, now: dateti
                 log_entry(db, key, ctx.stamp, SYSTEM, "resolve", state[0] if state else "new", "resolved",
                           "重新匹配规则后已无证据，自动关闭")
                 report.closed.append(iid)
-        for ev in rule_evidence(db, 0, 0, "1 = 1" + where, params):
-            _apply(ctx, ev)
+        _apply_rule_evidence(ctx, rule_evidence(db, 0, 0, "1 = 1" + where, params))
     return report
 
 

@@ -247,6 +247,52 @@ def test_a_cycle_reads_only_what_was_analyzed_since_the_last(shop: Any) -> None:
     assert int(shop.db.execute("SELECT value FROM engine_state WHERE key = ?", [CURSOR]).fetchone()[0]) == cursor + 1
 
 
+def busy_back_fill() -> list[str]:
+    """A back-fill of 45 days on three items: steady complaints, bursts, critical ones."""
+    rows = background(days=45)
+    for d in range(45, 0, -1):
+        for k, item in enumerate(("i-cup", "i-food", "i-cream")):
+            rows.append(row(item, f"物流太慢了，等了好几天（{d}-{k}）", NOW - timedelta(days=d, hours=3 + k), stars=3))
+            if d % 9 == k:
+                rows += [row(item, f"用了两天就坏了，质量太差（{d}-{k}-{j}）", NOW - timedelta(days=d, hours=j))
+                         for j in range(4)]
+    rows.append(row("i-food", "打开就发霉了，全是绿毛", NOW - timedelta(days=2)))
+    rows += [row("i-cup", f"快递太慢了，一周还没到（{k}）", NOW - timedelta(hours=10 - k / 2)) for k in range(12)]
+    return rows
+
+
+def test_a_back_fill_reads_each_category_once_with_the_same_result(shop: Any, monkeypatch: Any) -> None:
+    """The hits of a category are read in one query for all its items; the incidents are exactly
+    those of one query per item."""
+    from sentiment.signals import incidents
+
+    shop.ingest(busy_back_fill())
+    statements: list[str] = []
+    shop.db.conn.set_trace_callback(statements.append)
+    shop.update()
+    shop.db.conn.set_trace_callback(None)
+    per_item = [s for s in statements if "FROM rule_hits h JOIN documents d" in s and "GROUP BY d.id" in s]
+    categories = {r[0] for r in shop.db.execute("SELECT DISTINCT category FROM rule_hits")}
+    assert len(categories) >= 2 and len(per_item) <= len(categories)
+
+    def snapshot() -> list[tuple]:
+        return [tuple(r) for r in shop.db.execute(
+            "SELECT i.id, i.size, i.severity, i.first_seen, i.last_seen, t.state FROM incidents i"
+            " LEFT JOIN triage t ON t.item_key = 'incident:' || i.id ORDER BY i.id")] + \
+            [tuple(r) for r in shop.db.execute("SELECT incident_id, document_id FROM incident_members ORDER BY 1, 2")]
+
+    found = snapshot()
+    assert len({r[0] for r in shop.db.execute("SELECT id FROM incidents")}) >= 3
+    with shop.db.conn:
+        for table in ("incidents", "incident_members", "triage", "triage_log", "signal_days"):
+            shop.db.execute(f"DELETE FROM {table}")
+        shop.db.execute("DELETE FROM engine_state WHERE key LIKE 'incidents.%'")
+    monkeypatch.setattr(incidents, "_CategoryHits", None)  # the per-item query for every piece of evidence
+    monkeypatch.setattr(incidents, "_apply_rule_evidence", lambda ctx, found: [incidents._apply(ctx, ev) for ev in found])
+    shop.update()
+    assert snapshot() == found
+
+
 def test_triaged_clusters_become_incidents_keeping_state_and_history(tmp_path: Path) -> None:
     """A store from before incidents: two triaged rule clusters of one item and category and an
     untriaged one. The migration makes one incident keeping the latest state and every entry."""
