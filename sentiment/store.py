@@ -508,15 +508,15 @@ def set_rules_version_range(db: sqlite_utils.Database, first: int, last: int, wh
 
 
 def item_titles(db: sqlite_utils.Database, item_ids: Iterable[str]) -> dict[str, str]:
-    """Known titles of these items (Q&A and API captures often carry only the item id)."""
-    ids = sorted(set(item_ids))
+    """Known titles of these items (Q&A and API captures often carry only the item id): each
+    item's newest title, found by walking its (item_id, created_at) index back from the newest
+    document, not by reading every document of the item (33,000 each in a 10M-document store)."""
     found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(db.execute(
-            f"SELECT item_id, max(item_title) FROM documents WHERE item_id IN ({marks})"
-            " AND item_title IS NOT NULL GROUP BY item_id", chunk).fetchall())
+    for item in sorted(set(item_ids)):
+        row = db.execute("SELECT item_title FROM documents WHERE item_id = ? AND item_title IS NOT NULL"
+                         " ORDER BY created_at DESC LIMIT 1", [item]).fetchone()
+        if row is not None:
+            found[item] = row[0]
     return found
 
 

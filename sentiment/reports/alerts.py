@@ -132,7 +132,7 @@ def _pending(db: sqlite_utils.Database, now: datetime, recent: timedelta) -> dic
         f" d.created_at, d.rating, d.author, d.meta, {_ORDER_SQL} AS order_id, h.rule_id, h.terms"
         " FROM incident_members m CROSS JOIN documents d ON d.id = m.document_id"  # evidence first: small
         " JOIN incidents i ON i.id = m.incident_id"
-        " LEFT JOIN rule_hits h ON h.document_id = d.id AND h.category = i.category"
+        " LEFT JOIN rule_hits h ON h.document_id = d.id AND +h.category = i.category"  # by document, not the category index
         f" WHERE d.is_placeholder = 0 AND {where} AND {FRESH_FIRST_SEEN}"
         " AND NOT EXISTS (SELECT 1 FROM alerted x WHERE x.document_id = d.id"
         "  AND (x.rule_id = m.incident_id OR substr(x.rule_id, 1, 4) != 'inc-'))"

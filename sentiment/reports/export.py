@@ -88,7 +88,7 @@ class ExportFilter:
         if self.label is not None:
             clauses.append(("a.label = ?", self.label))
         if self.category is not None:
-            clauses.append(("EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id AND h.category = ?)",
+            clauses.append(("EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id AND +h.category = ?)",
                             category_key(self.category)))
         if self.incident is not None:
             clauses.append(("EXISTS (SELECT 1 FROM incident_members m WHERE m.document_id = d.id"

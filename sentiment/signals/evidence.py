@@ -127,9 +127,14 @@ def _spike(db: sqlite_utils.Database, opts: ClusterOptions, item_key: str, day: 
            now: datetime) -> Evidence:
     start = stored(day_start(day, opts.tz))
     end = stored(min(day_start(day + timedelta(days=1), opts.tz), now + timedelta(seconds=1)))
-    rows = _rows(db, f"SELECT d.id FROM documents d JOIN analyses a ON a.document_id = d.id"
-                 f" WHERE d.created_at >= ? AND d.created_at < ? AND {ITEM_KEY_SQL} = ? AND {NOT_PLACEHOLDER} AND {OWN_DATE}"
-                 f" AND {daycounts.NEGATIVE_SQL} ORDER BY d.created_at, d.id", [start, end, item_key])
+    sql = (f"SELECT d.id FROM documents d JOIN analyses a ON a.document_id = d.id"
+           f" WHERE d.created_at >= ? AND d.created_at < ? AND {ITEM_KEY_SQL} = ?{{item}} AND {NOT_PLACEHOLDER}"
+           f" AND {OWN_DATE} AND {daycounts.NEGATIVE_SQL} ORDER BY d.created_at, d.id")
+    # the item's documents of the day by the (item_id, created_at) index, not every document of
+    # the day (a big shop's day, or a back-fill's day of dateless follow-ups); an item known only
+    # by its title has no item_id: then the day's documents are read
+    rows = _rows(db, sql.format(item=" AND d.item_id = ?"), [start, end, item_key, item_key]) \
+        or _rows(db, sql.format(item=""), [start, end, item_key])
     details = _details(db, [r["id"] for r in rows])
     severity = "high" if stats.pop("strong") else "medium"
     shop = Counter(r["shop"] for r in details).most_common(1)[0][0] if details else ""

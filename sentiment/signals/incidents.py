@@ -541,7 +541,7 @@ def refresh_documents(db: sqlite_utils.Database, settings: Settings, now: dateti
         gone = db.execute(
             "SELECT m.incident_id, m.document_id FROM incident_members m JOIN incidents i ON i.id = m.incident_id"
             " JOIN documents d ON d.id = m.document_id WHERE i.kind = 'rule' AND NOT EXISTS (SELECT 1 FROM"
-            f" rule_hits h WHERE h.document_id = m.document_id AND h.category = i.category){where}",
+            f" rule_hits h WHERE h.document_id = m.document_id AND +h.category = i.category){where}",
             list(params)).fetchall()
         db.conn.executemany("DELETE FROM incident_members WHERE incident_id = ? AND document_id = ?", gone)
         for iid in sorted({i for i, _ in gone}):

@@ -29,8 +29,11 @@ EXPORTS = [
 
 ANALYSIS_SQL = ("SELECT document_id, score, label, tokens, model_version, rules_version"
                 " FROM analyses ORDER BY document_id")
-HITS_SQL = ("SELECT document_id, rule_id, category, severity, terms, created_at"
-            " FROM rule_hits ORDER BY document_id, rule_id")
+# a hit's time is its document's; a follow-up without a date of its own is dated when first seen,
+# which differs between stores ingested a second apart: that it is its document's time is compared
+HITS_SQL = ("SELECT h.document_id, h.rule_id, h.category, h.severity, h.terms,"
+            " CASE WHEN d.date_precision = 'first_seen' THEN h.created_at = d.created_at ELSE h.created_at END"
+            " FROM rule_hits h JOIN documents d ON d.id = h.document_id ORDER BY h.document_id, h.rule_id")
 
 
 def cli(db: Path, *args: Any, input: str | None = None):

@@ -236,6 +236,21 @@ def test_a_spike_without_a_rule_is_its_own_incident(shop: Any) -> None:
     assert "差评激增" in spikes[0]["title"]
 
 
+def test_a_spike_on_an_item_known_only_by_its_title(shop: Any) -> None:
+    """An export without item ids: the item is its title, and its spike is found all the same."""
+    def titled(text: str, at: datetime, stars: int) -> str:
+        return row("i-cup", text, at, stars=stars).replace(",i-cup,", ",,", 1)
+
+    rows = [titled(PRAISE[(d + k) % len(PRAISE)] + f"（{d}-{k}）", NOW - timedelta(days=d, hours=k), 5)
+            for d in range(30, 0, -1) for k in range(2)]
+    rows += [titled(f"这次买的太失望了，跟上次差远了（{k}）", NOW - timedelta(hours=k + 1), 1) for k in range(8)]
+    shop.ingest(rows)
+    assert shop.db.execute("SELECT count(*) FROM documents WHERE item_id IS NULL").fetchone()[0] == len(rows)
+    shop.update()
+    spikes = [i for i in shop.queue() if i["category"] == "spike"]
+    assert len(spikes) == 1 and spikes[0]["size"] == 8 and spikes[0]["item_title"] == "保温杯 500ml"
+
+
 def test_a_cycle_reads_only_what_was_analyzed_since_the_last(shop: Any) -> None:
     shop.ingest(background())
     first = shop.update()
