@@ -22,8 +22,8 @@ once, or the median of 3 when the warm-up took under 5 s:
 - `digest --date <last day> --out DIR` (both audiences built and rendered; < 5 s),
 - `export month.csv --since <month start> --until <next month start>` (the last full month),
 - `run --once` with nothing new (the worker's idle cycle),
-- `run --once` after --new-documents (1,000) new reviews dropped into the inbox, dated the day after
-  the store's last (at most today) (the cycle's cost in proportion to new data; each run adds them to the store):
+- `run --once` after --new-documents (1,000) new reviews dropped into the inbox, dated the store's
+  last day (at most yesterday) (the cycle's cost in proportion to new data; each run adds them to the store):
   once without the hourly duplicates-and-topics pass, once with it (its last run dated back 2 h),
 - the web queue: `sentiment web` on a free loopback port, a user added with `users add
   --password-stdin`, signed in through the CSRF form, GET / (redirects to the queue) median of 5
@@ -674,8 +674,8 @@ def write_new_day(path: Path, db: Path, day: date, count: int) -> int:
 
 
 def measure_new_documents(runner: Runner, db: Path, last_day: date, count: int, log: Any) -> list[Row]:
-    """The worker's cycle after `count` new documents: an export of new reviews dated the day after
-    the store's last one, dropped into the inbox, then `run --once` (inbox, analyze with incidents
+    """The worker's cycle after `count` new documents: an export of new reviews dated the store's
+    last day (at most yesterday), dropped into the inbox, then `run --once` (inbox, analyze with incidents
     and alerts, outbox). Each run adds `count` documents to the store (new ids every time)."""
     rows = []
     for content in (False, True):
@@ -688,7 +688,9 @@ def _new_documents(runner: Runner, db: Path, last_day: date, count: int, content
     (its last run is dated two hours back first), else without it (its last run dated now)."""
     inbox = runner.workdir / "inbox"
     inbox.mkdir(exist_ok=True)
-    day = min(last_day + timedelta(days=1), datetime.now(TZ).date())  # never in the future
+    # the store's last day, at most yesterday: today may be the day of the build's back-fill, whose
+    # dateless follow-ups (dated when first seen) make today hold months of them
+    day = min(last_day, datetime.now(TZ).date() - timedelta(days=1))
     when = datetime.now(TZ).astimezone(ZoneInfo("UTC")) - timedelta(hours=2 if content else 0)
     with closing(sqlite3.connect(db, timeout=60)) as conn, conn:
         conn.execute("UPDATE engine_state SET value = substr(value, 1, instr(value, ' ')) || ? WHERE key = ?",

@@ -86,7 +86,8 @@ class ExportFilter:
         if self.kind is not None:
             clauses.append(("d.kind = ?", self.kind))
         if self.label is not None:
-            clauses.append(("a.label = ?", self.label))
+            dated = self.since is not None or self.until is not None  # then by date, not every document of the label
+            clauses.append(("+a.label = ?" if dated else "a.label = ?", self.label))
         if self.category is not None:
             clauses.append(("EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id AND +h.category = ?)",
                             category_key(self.category)))

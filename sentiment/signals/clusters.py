@@ -336,7 +336,7 @@ def day_negatives(db: sqlite_utils.Database, key: str, day: date, tz: tzinfo, no
     end = min(day_start(day + timedelta(days=1), tz) - timedelta(seconds=1), now)
     rows = db.execute(
         f"SELECT d.id, d.created_at FROM documents d JOIN analyses a ON a.document_id = d.id"
-        f" WHERE d.created_at >= ? AND d.created_at <= ? AND a.label = 'negative' AND {NOT_PLACEHOLDER}"
+        f" WHERE d.created_at >= ? AND d.created_at <= ? AND +a.label = 'negative' AND {NOT_PLACEHOLDER}"
         f" AND {ITEM_KEY_SQL} = ? ORDER BY d.created_at, d.id",
         [stored(day_start(day, tz)), stored(end), key])
     return [(r[0], r[1]) for r in rows]

@@ -110,10 +110,10 @@ def topic_candidates(db: sqlite_utils.Database, opts: ClusterOptions, start: str
                      own_dates: bool = False) -> list[Candidate]:
     """Topic clusters among unmatched negatives created in [start, end] (`own_dates`: only
     documents with a date of their own, not follow-ups dated when first seen)."""
-    rows = db.execute(
+    rows = db.execute(  # +a.label: the window's documents by date, not every negative in the store
         "SELECT d.id, d.created_at, d.item_id, d.item_title, a.tokens FROM documents d"
         " JOIN analyses a ON a.document_id = d.id WHERE d.created_at >= ? AND d.created_at <= ?"
-        f" AND a.label = 'negative' AND {NOT_PLACEHOLDER}{' AND ' + OWN_DATE if own_dates else ''}"
+        f" AND +a.label = 'negative' AND {NOT_PLACEHOLDER}{' AND ' + OWN_DATE if own_dates else ''}"
         " AND NOT EXISTS (SELECT 1 FROM rule_hits h WHERE h.document_id = d.id)"
         " ORDER BY d.created_at DESC, d.id DESC LIMIT ?", [start, end, opts.topic_max_docs]).fetchall()
     rows.reverse()
