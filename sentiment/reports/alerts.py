@@ -53,16 +53,15 @@ from sentiment.reports.render import (SEVERITY_NAMES, SEVERITY_RANK, RenderedMes
                                       audience_name, encoded_size, header_text, incident_category_name, item_link,
                                       local_minute, make_env, render_pair, short, state_name, MAIL_BUDGET)
 from sentiment.signals import triage
+# a follow-up dated when first seen alerts only when its file also brought dated documents inside
+# the recent window: back-filling an old export stays quiet
+from sentiment.signals.candidates import FRESH_FIRST_SEEN
 from sentiment.store import transaction
 from sentiment.times import between, parse_moment, stored
 
 log = logging.getLogger(__name__)
 
 FUTURE_SKEW = timedelta(hours=1)
-# A follow-up dated when first seen (it had no date of its own) alerts only when its file also
-# brought dated documents inside the recent window: back-filling an old export stays quiet.
-FRESH_FIRST_SEEN = ("(coalesce(d.date_precision, '') != 'first_seen' OR EXISTS (SELECT 1 FROM batches b"
-                    " WHERE b.id = d.batch_id AND b.newest_at >= ?))")
 MAX_LISTED = 20          # documents listed in one incident alert (newest first; "另有 N 条")
 SUMMARY_INDEX = 100      # incidents named in a summary's list
 SUMMARY_DETAILED = 30    # incidents shown with their evidence in a summary

@@ -52,6 +52,7 @@ from sentiment.rules.catalogue import bundled_catalogue, catalogue_of
 from sentiment.rules.loader import load_ruleset
 from sentiment.rules.records import Rule
 from sentiment.signals import triage
+from sentiment.signals.candidates import FIRST_SEEN_FRESH, FRESH_FIRST_SEEN
 from sentiment.signals.daycounts import newest_by_source
 from sentiment.times import between, day_bounds, parse_moment, stored
 
@@ -227,11 +228,13 @@ def latest_day(db: sqlite_utils.Database, tz: ZoneInfo) -> date | None:
 
 
 def day_stats(db: sqlite_utils.Database, day: date, tz: ZoneInfo) -> dict[str, Any]:
-    where, params = between("d.created_at", *day_bounds(day, tz))
+    start, end = day_bounds(day, tz)
+    where, params = between("d.created_at", start, end)
     row = db.execute(
         "SELECT count(*), sum(a.label IS NOT NULL), sum(a.label = 'negative'),"
         " sum(d.kind IN ('question', 'answer'))"
-        f" FROM documents d LEFT JOIN analyses a ON a.document_id = d.id WHERE {where}", params).fetchone()
+        f" FROM documents d LEFT JOIN analyses a ON a.document_id = d.id WHERE {where} AND {FRESH_FIRST_SEEN}",
+        [*params, stored(start - FIRST_SEEN_FRESH)]).fetchone()
     documents, scored, negatives, qa = (int(v or 0) for v in row)
     return {"date": day.isoformat(), "documents": documents, "scored": scored, "negatives": negatives,
             "qa": qa, "share": negatives / scored if scored else None}
@@ -455,10 +458,12 @@ def _unanswered(db: sqlite_utils.Database, end: datetime, hours: float, days: fl
             " LEFT JOIN triage t ON t.item_key = 'document:' || d.id"
             " WHERE d.kind IN ('review', 'followup') AND d.is_placeholder = 0"
             f" AND {NEGATIVE_SQL} AND coalesce(trim(d.seller_reply), '') = ''"
-            f" AND coalesce(t.state, 'new') NOT IN ({_marks(triage.CLOSED_STATES)}) AND {where}")
-    total = db.execute(f"SELECT count(*) {base}", [*triage.CLOSED_STATES, *params]).fetchone()[0]
+            f" AND coalesce(t.state, 'new') NOT IN ({_marks(triage.CLOSED_STATES)}) AND {where}"
+            f" AND {FRESH_FIRST_SEEN}")
+    fresh = stored(end - timedelta(days=days) - FIRST_SEEN_FRESH)
+    total = db.execute(f"SELECT count(*) {base}", [*triage.CLOSED_STATES, *params, fresh]).fetchone()[0]
     rows = _rows(db, f"SELECT {DOC_COLUMNS} {base} ORDER BY datetime(d.created_at), d.id LIMIT ?",
-                 [*triage.CLOSED_STATES, *params, LIMITS["unanswered"]])
+                 [*triage.CLOSED_STATES, *params, fresh, LIMITS["unanswered"]])
     hits = _hits(db, (r["id"] for r in rows))
     incidents = _incident_ids(db, [r["id"] for r in rows])
     shown = []

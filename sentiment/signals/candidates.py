@@ -17,6 +17,13 @@ NOT_PLACEHOLDER = "coalesce(d.is_placeholder, 0) = 0"
 # A follow-up without a date of its own is dated when first seen: a back-fill puts thousands on
 # one day. Counts, baselines, spikes and thresholds use only documents with their own date.
 OWN_DATE = "coalesce(d.date_precision, '') != 'first_seen'"
+# Such a follow-up is news only when its file also brought dated documents on or after the bound
+# (the `?`): a back-fill of two years of exports puts hundreds of thousands on the day it ran,
+# which no alert or digest should report as that day's.
+FRESH_FIRST_SEEN = (f"({OWN_DATE} OR EXISTS (SELECT 1 FROM batches b"
+                    " WHERE b.id = d.batch_id AND b.newest_at >= ?))")
+# the digest and the reply backlog: the bound is this long before the day (or window) they show
+FIRST_SEEN_FRESH = timedelta(days=2)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ import sqlite_utils
 from sentiment.errors import SentimentError
 from sentiment.reports.cells import local_time, neutralize
 from sentiment.store import transaction, utcnow
-from sentiment.times import STORED_TZ, between
+from sentiment.signals.candidates import FIRST_SEEN_FRESH, FRESH_FIRST_SEEN
+from sentiment.times import STORED_TZ, between, stored
 from sentiment.rules.catalogue import FALLBACK_OWNERS, bundled_catalogue
 
 
@@ -396,7 +397,8 @@ def unanswered(db: sqlite_utils.Database, *, hours: float, days: float, now: dat
     `days` and `hours` ago, oldest first (not the incident queue)."""
     now = _now(now)
     where, params = between("d.created_at", now - timedelta(days=days), now - timedelta(hours=hours))
-    sql = f"{_DOCUMENT_SQL} WHERE {_UNANSWERED} AND {where}"
+    sql = f"{_DOCUMENT_SQL} WHERE {_UNANSWERED} AND {where} AND {FRESH_FIRST_SEEN}"  # not a back-fill's
+    params.append(stored(now - timedelta(days=days) - FIRST_SEEN_FRESH))
     if item is not None:
         sql += " AND (d.item_id = ? OR d.item_title = ?)"
         params += [item, item]

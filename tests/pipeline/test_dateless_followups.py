@@ -59,3 +59,28 @@ def test_backfilling_an_old_export_does_not_alert_on_its_dateless_followups(run_
     assert run_cli("ingest", path).exit_code == 0
     assert followups(db_path)[0]["date_precision"] == "first_seen"
     assert run_cli.json("alerts")[1]["queued"] == []
+
+
+def test_the_digest_and_reply_backlog_count_fresh_dateless_followups_not_a_back_fills(run_cli, db_path, tmp_path):
+    """The day a history is imported holds all its dateless follow-ups: the digest of that day and
+    CS's reply backlog leave out those of old files, and keep those of a file with recent reviews."""
+    from sentiment.config import load_settings
+    from sentiment.reports.digest import build_digest
+    from sentiment.signals import triage
+
+    now = datetime.now(BEIJING)
+    assert run_cli("ingest", export(tmp_path / "评论_2024.csv", datetime(2024, 5, 1, 10, tzinfo=BEIJING))).exit_code == 0
+    settings = load_settings(db=db_path)
+    db = store.open_db(db_path)
+    later = now + timedelta(hours=30)  # the next day's reply backlog (waiting over a day)
+
+    def counted() -> tuple[int, int, int]:
+        day = build_digest(db, settings, "cs", now.date())
+        backlog = triage.unanswered(db, hours=24, days=7, now=later)
+        return day["headline"]["documents"], day["headline"]["negatives"], len(backlog)
+
+    assert counted() == (0, 0, 0)  # the 2024 review's 12315 follow-up is not today's news
+    assert run_cli("ingest", export(tmp_path / "评论_今天.csv", now - timedelta(hours=3))).exit_code == 0
+    documents, negatives, backlog = counted()
+    assert documents == 3 and negatives >= 1  # today's two reviews and their fresh follow-up
+    assert backlog >= 1 and all(r["created_at"][:4] != "2024" for r in triage.unanswered(db, hours=24, days=7, now=later))
