@@ -497,14 +497,14 @@ def drop_hits(db: sqlite_utils.Database, pairs: Sequence[tuple[str, str]]) -> No
     db.conn.executemany("DELETE FROM rule_hits WHERE document_id = ? AND rule_id = ?", pairs)
 
 
-def set_rules_version_range(db: sqlite_utils.Database, first: int, last: int, where: str, params: Sequence[Any],
-                            model_version: str, rules_version: str | None, now: str) -> None:
-    """Mark the analyses made by `model_version` of the documents with rowid in (first, last] that
-    pass `where` (SQL on alias d, with `params`) as matched by `rules_version`: one statement a chunk."""
-    db.execute(
-        "UPDATE analyses SET rules_version = ?, analyzed_at = ? WHERE model_version = ? AND rules_version IS NOT ?"
-        f" AND document_id IN (SELECT d.id FROM documents d WHERE d.rowid > ? AND d.rowid <= ? {where})",
-        [rules_version, now, model_version, rules_version, first, last, *params])
+def set_rules_version(db: sqlite_utils.Database, analysis_rowids: Sequence[int], model_version: str,
+                      rules_version: str | None, now: str) -> None:
+    """Mark these analyses (by rowid), when made by `model_version`, as matched by `rules_version`."""
+    for start in range(0, len(analysis_rowids), TEXT_CHUNK):
+        part = list(analysis_rowids[start:start + TEXT_CHUNK])
+        db.execute(
+            "UPDATE analyses SET rules_version = ?, analyzed_at = ? WHERE model_version = ? AND rules_version IS NOT ?"
+            f" AND rowid IN ({','.join('?' * len(part))})", [rules_version, now, model_version, rules_version, *part])
 
 
 def item_titles(db: sqlite_utils.Database, item_ids: Iterable[str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -190,16 +191,26 @@ def _filters(since: datetime | None, until: datetime | None, item: str | None) -
 
 
 def _chunks(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[list[sqlite3.Row]]:
-    last = 0
-    sql = SELECT.format(where=where)
+    """The documents in rowid order, CHUNK at a time. With a filter (dates, item), the matching
+    rowids are found first through its index and the chunks read by rowid: walking rowids with the
+    filter would read every document from the first match on (a month of a 10M-document store
+    spans nearly all of it, its 问大家 file being one back-fill)."""
     cursor = db.conn.cursor()
     cursor.row_factory = sqlite3.Row  # rows by column name without building a dict per document
-    while True:
-        rows = cursor.execute(sql, [last, *params, CHUNK]).fetchall()
-        if not rows:
-            return
-        last = rows[-1]["rowid"]
-        yield rows
+    if not where:
+        last, sql = 0, SELECT.format(where="")
+        while True:
+            rows = cursor.execute(sql, [last, CHUNK]).fetchall()
+            if not rows:
+                return
+            last = rows[-1]["rowid"]
+            yield rows
+    wanted = array("q", sorted(r[0] for r in db.conn.execute(f"SELECT d.rowid FROM documents d WHERE 1 {where}",
+                                                              params)))
+    sql = SELECT.replace("WHERE d.rowid > ? {where}", "WHERE d.rowid IN (SELECT value FROM json_each(?))")
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start:start + CHUNK]
+        yield cursor.execute(sql.replace("LIMIT ?", ""), [json.dumps(part.tolist())]).fetchall()
 
 
 def count_documents(db: sqlite_utils.Database, since: datetime | None = None, until: datetime | None = None,
@@ -208,13 +219,16 @@ def count_documents(db: sqlite_utils.Database, since: datetime | None = None, un
     return db.execute(f"SELECT count(*) FROM documents d WHERE 1 {where}", params).fetchone()[0]
 
 
-def _stored_hits(db: sqlite_utils.Database, first: int, last: int) -> dict[str, dict[str, str]]:
-    """The stored hits of the documents with rowid in (first, last]: one query per chunk."""
+def _stored_hits(db: sqlite_utils.Database, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The stored hits of these documents, looked up by document (a chunk of a filtered rescan is
+    spread over the store's rowids: a rowid range would read everything in between)."""
     found: dict[str, dict[str, str]] = {}
-    for doc_id, rule_id, category in db.conn.execute(
-            "SELECT h.document_id, h.rule_id, h.category FROM documents d"
-            " JOIN rule_hits h ON h.document_id = d.id WHERE d.rowid > ? AND d.rowid <= ?", [first, last]):
-        found.setdefault(doc_id, {})[rule_id] = category
+    for start in range(0, len(doc_ids), store.TEXT_CHUNK):
+        part = list(doc_ids[start:start + store.TEXT_CHUNK])
+        for doc_id, rule_id, category in db.conn.execute(
+                "SELECT document_id, rule_id, category FROM rule_hits"
+                f" WHERE document_id IN ({','.join('?' * len(part))})", part):
+            found.setdefault(doc_id, {})[rule_id] = category
     return found
 
 
@@ -274,14 +288,14 @@ class _Chunk:
         if hits:
             self.hits.extend(self.pipeline.hit_rows(row, hits))  # type: ignore[arg-type]
 
-    def write(self, db: sqlite_utils.Database, rows: list[sqlite3.Row], where: str, params: list[Any]) -> None:
+    def write(self, db: sqlite_utils.Database, rows: list[sqlite3.Row]) -> None:
         with store.transaction(db):
             write_analyses(db, self.full, self.full_hits, self.pipeline.rules_version, self.pipeline.rule_digests)
             store.drop_hits(db, self.dropped)
             store.insert_hits(db, self.hits)
             if self.bump:  # re-matched on stored tokens: now matched by the current rules
-                store.set_rules_version_range(db, rows[0]["rowid"] - 1, rows[-1]["rowid"], where, params,
-                                              self.pipeline.model.version, self.pipeline.rules_version, self.now)
+                store.set_rules_version(db, [r[_ANALYSIS_ROWID] for r in rows if r[_ANALYSIS_ROWID] is not None],
+                                        self.pipeline.model.version, self.pipeline.rules_version, self.now)
 
 
 def _needs_analysis(row: Sequence[Any], model_version: str) -> bool:
@@ -304,7 +318,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
     plans: dict[str | None, _Plan] = {}
     model_version, rules_version = pipeline.model.version, pipeline.rules_version
     for rows in _chunks(db, where, params):
-        before = _stored_hits(db, rows[0]["rowid"] - 1, rows[-1]["rowid"])
+        before = _stored_hits(db, [r[_ID] for r in rows])
         chunk = _Chunk(pipeline, now)
         needs = [_needs_analysis(r, model_version) for r in rows]
         pipeline.prime(r[_TEXT] for r, analyze in zip(rows, needs) if analyze)
@@ -337,7 +351,7 @@ def rescan(db: sqlite_utils.Database, pipeline: Pipeline, *, since: datetime | N
                 report.changes.record(row, old, after, hits)
         report.documents += len(rows)
         if not dry_run:
-            chunk.write(db, rows, where, params)
+            chunk.write(db, rows)
         if progress:
             progress(len(rows))
     return report
