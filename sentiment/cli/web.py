@@ -1,7 +1,9 @@
 """`sentiment web` (the console) and `sentiment users ...` (who may sign in to it)."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
@@ -27,7 +29,7 @@ def web(env: Env, host: str | None, port: int | None, threads: int, trusted_prox
 
     Example: sentiment web --host 127.0.0.1 --port 8080
     """
-    from sentiment.web.server import make_server
+    from sentiment.web.server import make_server, run_until
 
     settings = env.settings
     host = host or settings.web.host
@@ -37,12 +39,10 @@ def web(env: Env, host: str | None, port: int | None, threads: int, trusted_prox
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"serving the console on http://{host}:{port}/ (store {settings.db}); Ctrl-C stops", err=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, systemd stop: end between two loop slices
+        signal.signal(signum, lambda *_: stop.set())
+    run_until(server, stop)
 
 
 @cli.group()

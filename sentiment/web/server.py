@@ -2,7 +2,6 @@
 on Linux and Windows alike), not Flask's development server."""
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -11,7 +10,6 @@ from waitress.server import create_server
 from sentiment.config import Settings
 from sentiment.web.app import create_app
 
-log = logging.getLogger(__name__)
 
 THREADS = 6
 
@@ -29,18 +27,15 @@ def make_server(settings: Settings, host: str, port: int, *, threads: int = THRE
     return create_server(app, **options)
 
 
-def serve(settings: Settings, host: str, port: int, *, threads: int = THREADS,
-          trusted_proxy: str | None = None) -> None:
-    """Serve until interrupted."""
-    server = make_server(settings, host, port, threads=threads, trusted_proxy=trusted_proxy)
-    log.info("serving the console on http://%s:%s", host, port)
+def run_until(server: Any, stop: threading.Event, slice_seconds: float = 0.5) -> None:
+    """Serve until `stop` is set, then close: the loop runs in slices and checks the event between
+    them (waitress stops cleanly only from its own loop; a KeyboardInterrupt raised anywhere inside
+    it could leave a lock held and hang the close)."""
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set():
+            server.asyncore.loop(timeout=slice_seconds, map=server._map, count=1)
     finally:
         server.close()
-
 
 
 class Background:
@@ -55,11 +50,7 @@ class Background:
         self._thread = threading.Thread(target=self._run, name="sentiment-web", daemon=True)
 
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self.server.asyncore.loop(timeout=0.05, map=self.server._map, count=1)
-        finally:
-            self.server.close()
+        run_until(self.server, self._stop, slice_seconds=0.05)
 
     def start(self) -> "Background":
         self._thread.start()

@@ -89,7 +89,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_sentiment_web_serves_on_waitress(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_sentiment_web_serves_on_waitress(tmp_path: Path, stop: signal.Signals) -> None:
     db = tmp_path / "served.db"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
@@ -110,7 +111,7 @@ def test_sentiment_web_serves_on_waitress(tmp_path: Path) -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/triage", timeout=5)
         assert refused.value.code == 401
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)  # Ctrl-C or systemd's stop: a clean exit 0
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"serving the console on http://127.0.0.1:{port}/" in err
