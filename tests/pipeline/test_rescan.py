@@ -14,14 +14,20 @@ query = '拉链 AND 坏了'
 """
 
 
-def test_item_filter_leaves_other_items_unmatched(run_cli, db_path, tmp_path):
+def zipper_store(run_cli, db_path, tmp_path, items: list[str]) -> tuple[sqlite_utils.Database, object]:
+    """Reviews of zippers that broke, one per item in `items`, dated 2026-11-20..28 in turn, stored
+    and analyzed; and the rule file that matches them (not yet applied)."""
     export = tmp_path / "reviews.csv"
-    rows = [f"{700 + i},{'A' if i % 2 else 'B'},拉链用了两天就坏了 第{i}件,2026-11-2{i % 9} 10:00:00" for i in range(10)]
+    rows = [f"{700 + i},{item},拉链用了两天就坏了 第{i}件,2026-11-2{i % 9} 10:00:00" for i, item in enumerate(items)]
     export.write_text("评论ID,商品ID,评论内容,日期\n" + "\n".join(rows) + "\n", encoding="utf-8")
     assert run_cli("ingest", export).exit_code == 0
     rule = tmp_path / "extra.toml"
     rule.write_text(EXTRA, encoding="utf-8")
-    db = sqlite_utils.Database(db_path)
+    return sqlite_utils.Database(db_path), rule
+
+
+def test_item_filter_leaves_other_items_unmatched(run_cli, db_path, tmp_path):
+    db, rule = zipper_store(run_cli, db_path, tmp_path, ["A" if i % 2 else "B" for i in range(10)])
     before = dict(db.execute("SELECT document_id, rules_version FROM analyses").fetchall())
 
     result = run_cli("rescan", "--item", "A", "--rules", rule, "--json")
@@ -40,13 +46,7 @@ def test_item_filter_leaves_other_items_unmatched(run_cli, db_path, tmp_path):
 def test_date_filter_touches_only_its_days_and_finds_their_stored_hits(run_cli, db_path, tmp_path):
     """The selected documents interleave with the others by rowid: they are read, re-matched and
     bumped by their own rowids, and their stored hits found by document."""
-    export = tmp_path / "reviews.csv"
-    rows = [f"{800 + i},A,拉链用了两天就坏了 第{i}件,2026-11-2{i % 9} 10:00:00" for i in range(18)]
-    export.write_text("评论ID,商品ID,评论内容,日期\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert run_cli("ingest", export).exit_code == 0
-    rule = tmp_path / "extra.toml"
-    rule.write_text(EXTRA, encoding="utf-8")
-    db = sqlite_utils.Database(db_path)
+    db, rule = zipper_store(run_cli, db_path, tmp_path, ["A"] * 18)
     old_version = db.execute("SELECT DISTINCT rules_version FROM analyses").fetchone()[0]
 
     _, report = run_cli.json("rescan", "--since", "2026-11-25", "--rules", rule)
