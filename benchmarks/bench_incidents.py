@@ -47,25 +47,6 @@ HERE = Path(__file__).resolve().parent
 MAX_QUEUE = 40
 MAX_POSITION = 15
 MAX_ALERT_MAILS = 12
-CONFIG = """[store]
-db = "shop.db"
-
-[paths]
-inbox = "inbox"
-processed = "processed"
-failed = "failed"
-
-[mail]
-transport = "file"
-outbox_dir = "outbox"
-from = "舆情监控 <monitor@example.com>"
-
-[audiences.cs]
-to = ["cs-lead@example.com"]
-
-[audiences.pr]
-to = ["pr-owner@example.com", "pr-agency@example.com"]
-"""
 
 
 def load_generator() -> Any:
@@ -116,9 +97,7 @@ def make_runner(workdir: Path, timeout: float | None = None) -> Callable[..., Ca
 
 
 def setup(workdir: Path) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "sentiment.toml").write_text(CONFIG, encoding="utf-8")
-    (workdir / "inbox").mkdir(exist_ok=True)
+    load_generator().write_config(workdir, "shop.db", ["pr-owner@example.com", "pr-agency@example.com"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # gen_shop, gen_reviews
 TZ = ZoneInfo("Asia/Shanghai")
 DOCS_PER_REVIEW = 2.6          # gen_shop: follow-ups ~0.16, questions 0.35, answers ~1.09 a review
 REVIEWS_PER_DAY = 1000
@@ -74,25 +75,6 @@ TARGETS = {"digest": 5.0, "triage": 1.0, "status": 2.0, "web": 1.0}
 RSS_LIMIT = 1 * GB
 USER, PASSWORD = "bench", "bench scale password"
 
-CONFIG = """[store]
-db = "{db}"
-
-[paths]
-inbox = "inbox"
-processed = "processed"
-failed = "failed"
-
-[mail]
-transport = "file"
-outbox_dir = "outbox"
-from = "舆情监控 <monitor@example.com>"
-
-[audiences.cs]
-to = ["cs-lead@example.com"]
-
-[audiences.pr]
-to = ["pr-owner@example.com"]
-"""
 
 EXTRA_RULE = """# bench_scale: one added rule (the "rule file change" of a rules-only rescan)
 [[rule]]
@@ -346,10 +328,9 @@ def plan(documents: int, days: int | None) -> tuple[int, int]:
 
 
 def write_config(workdir: Path, db: Path) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "sentiment.toml").write_text(CONFIG.format(db=str(db.resolve()).replace("\\", "\\\\")),
-                                            encoding="utf-8")
-    (workdir / "inbox").mkdir(exist_ok=True)
+    from gen_shop import write_config as shop_config
+
+    shop_config(workdir, str(db.resolve()))
 
 
 def build(args: argparse.Namespace, workdir: Path, runner: Runner, log: Any) -> tuple[Path, dict[str, Any]]:
@@ -650,7 +631,6 @@ def measure_all(args: argparse.Namespace, runner: Runner, db: Path, log: Any) ->
 def write_new_day(path: Path, db: Path, day: date, count: int) -> int:
     """`count` new reviews (gen_reviews.py's texts, ids never used before) on the store's own items,
     dated `day`, as a review export; returns the first review id."""
-    sys.path.insert(0, str(HERE))
     from gen_reviews import HEADER, review
 
     with closing(ro(db)) as conn:

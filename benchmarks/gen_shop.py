@@ -44,7 +44,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -562,6 +562,36 @@ def _assign_ids(reviews: list[Review], base: int, rng: random.Random) -> None:
     for n, r in enumerate(reviews):
         r.review_id = base + n
         r.order_id = str(ORDER_BASE + (base + n) * 37 + rng.randrange(37))
+
+
+CONFIG = """[store]
+db = "{db}"
+
+[paths]
+inbox = "inbox"
+processed = "processed"
+failed = "failed"
+
+[mail]
+transport = "file"
+outbox_dir = "outbox"
+from = "舆情监控 <monitor@example.com>"
+
+[audiences.cs]
+to = ["cs-lead@example.com"]
+
+[audiences.pr]
+to = {pr}
+"""
+
+
+def write_config(workdir: Path, db: str, pr: Sequence[str] = ("pr-owner@example.com",)) -> None:
+    """A sentiment.toml for the generated shop in `workdir` (mail to files in outbox/, a CS and a
+    PR audience) and its inbox: what the benchmarks run `sentiment --config` with."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "sentiment.toml").write_text(
+        CONFIG.format(db=db.replace("\\", "\\\\"), pr=json.dumps(list(pr))), encoding="utf-8")
+    (workdir / "inbox").mkdir(exist_ok=True)
 
 
 def default_end() -> date:

@@ -14,6 +14,10 @@ class StoreError(SentimentError):
     """The SQLite store cannot be opened or migrated."""
 
 
+class StoreBusy(SentimentError):
+    """Another process kept the store's write lock longer than the caller would wait."""
+
+
 class IngestError(SentimentError):
     """A whole input file cannot be read (binary, empty, truncated, no text column)."""
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
-from sentiment.errors import StoreError
+from sentiment.errors import StoreBusy, StoreError
 from sentiment.times import utcnow
 
 log = logging.getLogger(__name__)
@@ -373,13 +373,15 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """One explicit transaction (the connection runs in autocommit mode otherwise)."""
+def transaction(db: sqlite_utils.Database, wait: float | None = None) -> Iterator[None]:
+    """One explicit transaction (the connection runs in autocommit mode otherwise). While another
+    process writes it waits up to WRITE_WAIT_SECONDS, then raises "database is locked"; with `wait`
+    (a web request, a search's index top-up) at most `wait` seconds, then StoreBusy."""
     conn = db.conn
     if conn.in_transaction:
         yield
         return
-    _begin_immediate(conn)
+    _begin_immediate(conn, wait)
     try:
         yield
     except BaseException:
@@ -393,14 +395,16 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-def _begin_immediate(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE; while another process writes, wait up to WRITE_WAIT_SECONDS in short
-    attempts with a warning every WAIT_REPORT_SECONDS, then raise "database is locked".
+def _begin_immediate(conn: sqlite3.Connection, wait: float | None = None) -> None:
+    """BEGIN IMMEDIATE; while another process writes, wait up to `wait` (default WRITE_WAIT_SECONDS)
+    in short attempts with a warning every WAIT_REPORT_SECONDS, then raise StoreBusy (or, without
+    `wait`, "database is locked").
 
     Readers never come here: in WAL mode they read the last commit while a writer works."""
+    limit = WRITE_WAIT_SECONDS if wait is None else wait
     started = time.monotonic()
-    next_report = 0.0
-    conn.execute(f"PRAGMA busy_timeout = {_WAIT_SLICE_MS}")
+    next_report = WAIT_REPORT_SECONDS if wait is not None else 0.0  # a short wait says nothing
+    conn.execute(f"PRAGMA busy_timeout = {max(1, min(_WAIT_SLICE_MS, int(limit * 1000)))}")
     try:
         while True:
             attempt = time.monotonic()
@@ -413,7 +417,10 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
                 if time.monotonic() - attempt < 0.05:  # refused without waiting: do not spin
                     time.sleep(0.05)
                 waited = time.monotonic() - started
-                if waited >= WRITE_WAIT_SECONDS:
+                if waited >= limit:
+                    if wait is not None:
+                        raise StoreBusy("the store is busy: the worker is writing (a large import?);"
+                                        " try again shortly") from None
                     raise sqlite3.OperationalError(
                         f"database is locked: another process has been writing for over {waited:.0f} s") from None
                 if waited >= next_report:

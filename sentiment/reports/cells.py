@@ -6,8 +6,10 @@ Nothing here reads the store or writes files.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from typing import Any
+
+from sentiment.times import parse_moment
 
 # Spreadsheet formula triggers (ASCII and full-width): a cell starting with one is prefixed with "'".
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
@@ -35,12 +37,5 @@ def local_time(value: str | None, tz: tzinfo) -> str:
     """A stored ISO time (with offset; naive ones are taken as UTC) as `YYYY-MM-DD HH:MM:SS` in `tz`.
 
     Unparsable values are returned unchanged, so an odd row never stops an export."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(tz).strftime(LOCAL_FORMAT)
+    moment = parse_moment(value)
+    return moment.astimezone(tz).strftime(LOCAL_FORMAT) if moment else (value or "")

@@ -14,6 +14,7 @@ import css_inline
 import jinja2
 
 from sentiment.resources import templates_dir
+from sentiment.times import parse_moment
 
 CATEGORY_NAMES = {
     "food_safety": "食品安全", "health_safety": "健康安全", "counterfeit": "假货质疑",
@@ -226,19 +227,11 @@ def incident_category_name(category: str | None) -> str:
     return category_name(category)
 
 
-def local_minute(value: str | None, tz: Any) -> str:
-    """A stored ISO time as `YYYY-MM-DD HH:MM` in `tz` (naive values are UTC; unparsable ones are cut)."""
-    from datetime import datetime, timezone
-
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return str(value)[:16].replace("T", " ")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+def local_minute(value: str | None, tz: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored ISO time as `YYYY-MM-DD HH:MM` (or `fmt`) in `tz` (naive values are UTC; unparsable
+    ones are cut)."""
+    moment = parse_moment(value)
+    return moment.astimezone(tz).strftime(fmt) if moment else str(value or "")[:16].replace("T", " ")
 
 
 def review_link(meta: Any) -> str | None:

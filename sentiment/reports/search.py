@@ -17,7 +17,6 @@ busy store, and a search matches the rows past the cursor with LIKE, so results 
 """
 from __future__ import annotations
 
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,7 +25,8 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from sentiment.reports.export import _ORDER_SQL, ExportFilter
-from sentiment.store import BUSY_TIMEOUT_MS, is_busy, transaction
+from sentiment.errors import StoreBusy
+from sentiment.store import transaction
 
 CURSOR = "search.cursor"
 FTS_TABLE = "documents_fts"
@@ -62,6 +62,9 @@ def indexed_through(db: sqlite_utils.Database) -> int:
     return int(row[0]) if row else 0
 
 
+NO_WAIT_SECONDS = 0.05  # a search does not wait for the worker's write lock to top up the index
+
+
 def update_index(db: sqlite_utils.Database, *, wait: bool = True, limit: int | None = None) -> int:
     """Index the documents inserted since the cursor, BATCH rows per transaction; returns how many.
 
@@ -92,34 +95,16 @@ def update_index(db: sqlite_utils.Database, *, wait: bool = True, limit: int | N
 @contextmanager
 def _writing(db: sqlite_utils.Database, wait: bool) -> Iterator[bool]:
     """A write transaction: the store's (waiting for other writers) or, with wait=False, one that
-    gives up at once when another connection holds the write lock (it yields False then)."""
-    conn = db.conn
-    if wait or conn.in_transaction:
-        with transaction(db):
+    gives up almost at once when another connection holds the write lock (it yields False then)."""
+    entered = False
+    try:
+        with transaction(db, None if wait else NO_WAIT_SECONDS):
+            entered = True
             yield True
-        return
-    if not _begin_now(conn):
-        yield False
-        return
-    try:
-        yield True
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _begin_now(conn: sqlite3.Connection) -> bool:
-    conn.execute("PRAGMA busy_timeout = 50")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        return True
-    except sqlite3.OperationalError as exc:
-        if not is_busy(exc):
+    except StoreBusy:
+        if entered:
             raise
-        return False
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        yield False
 
 
 # --- the query ---------------------------------------------------------------------------------

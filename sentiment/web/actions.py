@@ -8,17 +8,16 @@ StoreBusy, which the app answers with 503 and a "try again" page.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import sqlite_utils
 
 from sentiment.config import Settings
-from sentiment.errors import SentimentError
+from sentiment.errors import SentimentError, StoreBusy
 from sentiment.signals import triage
-from sentiment.store import BUSY_TIMEOUT_MS, is_busy
+from sentiment.store import transaction
 from sentiment.web import notify
 from sentiment.web.users import User, get_user
 
@@ -28,38 +27,14 @@ WRITE_WAIT_SECONDS = 8.0
 ACTIONS = tuple(triage.TRANSITIONS)
 
 
-class StoreBusy(SentimentError):
-    """Another process kept the store's write lock longer than a web request waits."""
-
-
 class ActionError(SentimentError):
     """A request the triage library would not even look at: unknown action, missing input, unknown user."""
 
 
-@contextmanager
-def writing(db: sqlite_utils.Database, wait: float | None = None) -> Iterator[None]:
+def writing(db: sqlite_utils.Database, wait: float | None = None) -> AbstractContextManager[None]:
     """One write transaction, waiting at most `wait` (WRITE_WAIT_SECONDS) for another writer, then
     StoreBusy."""
-    wait = WRITE_WAIT_SECONDS if wait is None else wait
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            raise StoreBusy("the store is busy: the worker is writing (a large import?); try again shortly") from None
-        raise
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return transaction(db, WRITE_WAIT_SECONDS if wait is None else wait)
 
 
 def check_request(db: sqlite_utils.Database, action: str, assignee: str | None, note: str | None) -> None:

@@ -3,11 +3,11 @@ text; the triage library's messages translated (the JSON API keeps them as the C
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from typing import Any, Iterable, Sequence
 
 from sentiment.reports.render import (AUDIENCE_NAMES, KIND_NAMES, RATING_LABELS, SEVERITY_NAMES, STATE_NAMES,
-                                      category_name)
+                                      category_name, local_minute)
 
 ACTION_NAMES = {"ack": "确认", "assign": "指派", "start": "开始处理", "resolve": "解决", "ignore": "忽略",
                 "reopen": "重新打开", "note": "备注"}
@@ -27,15 +27,7 @@ def names() -> dict[str, Any]:
 
 def local(value: str | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored ISO time in the configured zone (naive values are UTC); "—" when absent."""
-    if not value:
-        return "—"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return str(value)[:16].replace("T", " ")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(tz).strftime(fmt)
+    return local_minute(value, tz, fmt) if value else "—"
 
 
 def hours(value: float | None) -> str:
